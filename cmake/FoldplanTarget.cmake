@@ -1,0 +1,16 @@
+# One place that gives every foldplan target the same include root and warning flags.
+function(foldplan_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPENDS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PUBLIC ${ARG_DEPENDS})
+  foldplan_warnings(${name})
+endfunction()
+
+function(foldplan_warnings name)
+  target_compile_options(${name} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+                                         -Wno-sign-conversion)
+  if(FOLDPLAN_WERROR)
+    target_compile_options(${name} PRIVATE -Werror)
+  endif()
+endfunction()
