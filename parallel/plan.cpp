@@ -1,0 +1,96 @@
+#include "parallel/plan.hpp"
+
+#include <fmt/format.h>
+
+#include "core/errors.hpp"
+#include "core/file_io.hpp"
+#include "core/json_object.hpp"
+
+namespace foldplan {
+namespace {
+
+constexpr std::string_view kSchemaPrefix = "foldplan.plan/";
+constexpr int kSchemaVersion = 1;
+
+void check_schema(const std::string& schema) {
+  if (schema.rfind(kSchemaPrefix, 0) != 0) {
+    throw InputError("plan.schema", fmt::format("\"{}\" is not a foldplan plan (expected \"{}\")",
+                                                schema, kPlanSchema));
+  }
+  const std::string version_text = schema.substr(kSchemaPrefix.size());
+  int version = 0;
+  try {
+    std::size_t used = 0;
+    version = std::stoi(version_text, &used);
+    if (used != version_text.size())
+      version = 0;
+  } catch (const std::exception&) {
+    version = 0;
+  }
+  if (version <= 0) {
+    throw InputError("plan.schema", fmt::format("\"{}\" has no valid version number", schema));
+  }
+  if (version > kSchemaVersion) {
+    throw InputError("plan.schema",
+                     fmt::format("\"{}\" is newer than this foldplan reads ({}); upgrade foldplan",
+                                 schema, kPlanSchema));
+  }
+}
+
+} // namespace
+
+void validate_plan(const Plan& plan) {
+  if (plan.gpus <= 0) {
+    throw InputError("plan.gpus", fmt::format("{} is not a positive integer", plan.gpus));
+  }
+  if (auto violation = find_violation(plan.parallel, plan.model, plan.training, plan.gpus,
+                                      plan.options.folding)) {
+    throw InputError(violation->field, violation->rule);
+  }
+  validate_plan_options(plan.options, plan.parallel, plan.model.is_moe());
+}
+
+Plan plan_from_json(const nlohmann::json& json) {
+  JsonObject object(json, "plan");
+  check_schema(object.string("schema"));
+  Plan plan;
+  plan.model = model_from_json(object.value("model"), object.field("model"));
+  plan.cluster = cluster_from_json(object.value("cluster"), object.field("cluster"));
+  plan.gpus = object.positive_integer("gpus");
+  plan.training = training_from_json(object.value("training"), object.field("training"));
+  plan.parallel = parallel_from_json(object.value("parallel"), object.field("parallel"));
+  if (const nlohmann::json* options = object.optional_value("options")) {
+    plan.options = options_from_json(*options, object.field("options"));
+  }
+  if (const nlohmann::json* prediction = object.optional_value("prediction")) {
+    plan.prediction = prediction_from_json(*prediction, object.field("prediction"));
+  }
+  object.reject_unknown_keys();
+  validate_plan(plan);
+  return plan;
+}
+
+nlohmann::json plan_to_json(const Plan& plan) {
+  nlohmann::json json = {
+      {"schema", kPlanSchema},
+      {"model", model_to_json(plan.model)},
+      {"cluster", cluster_to_json(plan.cluster)},
+      {"gpus", plan.gpus},
+      {"training", training_to_json(plan.training)},
+      {"parallel", parallel_to_json(plan.parallel)},
+      {"options", options_to_json(plan.options)},
+  };
+  if (plan.prediction)
+    json["prediction"] = prediction_to_json(*plan.prediction);
+  return json;
+}
+
+Plan load_plan(const std::string& path) {
+  return plan_from_json(read_json_file(path));
+}
+
+void save_plan(const Plan& plan, const std::string& path) {
+  write_file_atomically(path, plan_to_json(plan).dump(2) + "\n");
+}
+
+} // namespace foldplan
