@@ -1,0 +1,106 @@
+// End-to-end: runs the real `foldplan` binary and checks what users see — exit codes, one-line
+// errors naming the field, and JSON that parses.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output; // stdout and stderr together
+};
+
+CommandResult run_foldplan(const std::string& arguments) {
+  const std::string command = std::string(FOLDPLAN_BINARY) + " " + arguments + " 2>&1";
+  CommandResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr)
+    return result;
+  std::array<char, 4096> buffer{};
+  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr)
+    result.output += buffer.data();
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// An input error is exactly one line, prefixed, with exit code 2.
+void expect_input_error(const std::string& arguments, const std::string& expected_message) {
+  const CommandResult result = run_foldplan(arguments);
+  EXPECT_EQ(result.exit_code, 2) << arguments << "\n" << result.output;
+  EXPECT_EQ(result.output, "foldplan: error: " + expected_message + "\n") << arguments;
+}
+
+TEST(FoldplanCommand, GroupsJsonMatchesTheWorkedExample) {
+  const CommandResult result =
+      run_foldplan("groups --gpus 128 --tp 2 --pp 8 --ep 8 --etp 1 --rank 0 --json");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const nlohmann::json json = nlohmann::json::parse(result.output);
+  EXPECT_EQ(json["attention"]["tp"], nlohmann::json::parse("[[0,1]]"));
+  EXPECT_EQ(json["attention"]["dp"], nlohmann::json::parse("[[0,2,4,6,8,10,12,14]]"));
+  EXPECT_EQ(json["attention"]["pp"], nlohmann::json::parse("[[0,16,32,48,64,80,96,112]]"));
+  EXPECT_EQ(json["moe"]["ep"], nlohmann::json::parse("[[0,1,2,3,4,5,6,7]]"));
+  EXPECT_EQ(json["moe"]["edp"], nlohmann::json::parse("[[0,8]]"));
+  EXPECT_EQ(json["coordinates"]["moe"]["edp"], 0);
+}
+
+TEST(FoldplanCommand, GroupsJsonHoldsEveryGroup) {
+  const CommandResult result = run_foldplan("groups --gpus 16 --tp 2 --cp 2 --pp 2 --ep 4 --json");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const nlohmann::json json = nlohmann::json::parse(result.output);
+  EXPECT_EQ(json["attention"]["dp-cp"],
+            nlohmann::json::parse("[[0,2,4,6],[1,3,5,7],[8,10,12,14],[9,11,13,15]]"));
+  EXPECT_EQ(json["moe"]["ep"],
+            nlohmann::json::parse("[[0,1,2,3],[4,5,6,7],[8,9,10,11],[12,13,14,15]]"));
+}
+
+TEST(FoldplanCommand, ModelsAndClustersListThePresets) {
+  const CommandResult models = run_foldplan("models --json");
+  ASSERT_EQ(models.exit_code, 0) << models.output;
+  const nlohmann::json json = nlohmann::json::parse(models.output);
+  EXPECT_EQ(json["models"].size(), 10u);
+  const CommandResult clusters = run_foldplan("clusters");
+  EXPECT_EQ(clusters.exit_code, 0);
+  EXPECT_NE(clusters.output.find("dgx-h100"), std::string::npos);
+}
+
+TEST(FoldplanCommand, TemplateIsAValidModelFile) {
+  const CommandResult result = run_foldplan("models --template");
+  ASSERT_EQ(result.exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(result.output)["name"], "mixtral-8x7b");
+}
+
+TEST(FoldplanCommand, BadInputIsOneLineAndExitCodeTwo) {
+  expect_input_error("groups --gpus 12 --tp 2",
+                     "--gpus: 12 is not a multiple of gpus_per_node 8 of cluster dgx-h100 (use "
+                     "whole nodes, or fewer than 8 GPUs for one partial node)");
+  expect_input_error("groups --gpus 16 --tp 3",
+                     "--tp: world size 16 is not divisible by TP·CP·PP = 3·1·1 = 3");
+  expect_input_error("groups --gpus 16 --ep 16 --model mixtral-8x7b",
+                     "parallel.ep: 16 does not divide num_experts 8");
+  expect_input_error("groups --gpus 0", "--gpus: 0 is not a positive integer");
+  expect_input_error("groups --gpus 16 --rank 16", "--rank: 16 is not below --gpus 16");
+  expect_input_error("models mixtral8x22b",
+                     "models NAME: unknown model 'mixtral8x22b'; did you mean 'mixtral-8x22b'?");
+  expect_input_error("groups --gpus 8 --cluster dgx-h1000",
+                     "--cluster: unknown cluster 'dgx-h1000'; did you mean 'dgx-h100'?");
+  expect_input_error("models /nonexistent/model.json",
+                     "/nonexistent/model.json: cannot open file: No such file or directory");
+  EXPECT_EQ(run_foldplan("groups --gpus x").exit_code, 2);
+  EXPECT_EQ(run_foldplan("no-such-command").exit_code, 2);
+}
+
+TEST(FoldplanCommand, NoArgumentsShowsTheGuide) {
+  const CommandResult result = run_foldplan("");
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_NE(result.output.find("Everyday commands"), std::string::npos);
+  EXPECT_EQ(run_foldplan("--version").output, "0.1.0\n");
+}
+
+} // namespace
