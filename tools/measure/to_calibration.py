@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Turn microbench.py's raw JSON into a foldplan.calibration/1 file.
+
+  to_calibration.py --gpu H200-SXM-141GB --single results/h200.json \
+      [--nccl results/h200_nccl.json] --command "<command run on the device>" \
+      --out topologies/calibration/h200.json
+
+Needs no torch. Writes one point per line so diffs stay readable.
+"""
+
+import argparse
+import json
+import re
+
+LINK = "nvlink"
+
+
+def fmt_num(x):
+    if isinstance(x, float):
+        return float("%.4g" % x)
+    return x
+
+
+def compact(obj):
+    return json.dumps({k: fmt_num(v) for k, v in obj.items()}, separators=(", ", ": "))
+
+
+def software(env):
+    m = re.search(r"Driver Version:\s*(\S+)", env.get("nvidia_smi_header", ""))
+    drv = "driver %s" % m.group(1) if m else ""
+    cudnn = env.get("cudnn")
+    cudnn_s = "%d.%d.%d" % (cudnn // 10000, (cudnn // 100) % 100, cudnn % 100) if cudnn else "n/a"
+    return "torch %s, CUDA %s, cuDNN %s, NCCL %s, %s" % (
+        env["torch"], env["cuda_runtime"], cudnn_s, env.get("nccl"), drv or "driver ?")
+
+
+def build(args):
+    single = json.load(open(args.single))
+    env = single["environment"]
+    gemm_bf16 = [{"m": p["m"], "n": p["n"], "k": p["k"], "tflops": p["tflops"]}
+                 for p in single["gemm_bf16"] if "tflops" in p]
+    fp8 = single.get("gemm_fp8", {})
+    gemm_fp8 = [{"m": p["m"], "n": p["n"], "k": p["k"], "tflops": p["tflops"]}
+                for p in fp8.get("points", []) if "tflops" in p and not p.get("fast_accum")]
+    attn = []
+    for a in single["attention"]:
+        if "fwd_tflops" not in a:
+            continue
+        attn.append({"batch": a["batch"], "heads": a["heads"], "kv_heads": a["kv_heads"],
+                     "seq": a["seq"], "head_dim": a["head_dim"], "causal": a["causal"],
+                     "backend": a["backend"], "fwd_tflops": a["fwd_tflops"],
+                     "bwd_tflops": a["bwd_tflops"]})
+    copy = max(single["memory"]["copy"], key=lambda c: c["size_bytes"])
+    elem = max(single["memory"]["elementwise"], key=lambda c: c["numel"])
+    colls = []
+    if args.nccl:
+        nccl = json.load(open(args.nccl))
+        world = nccl["world_size"]
+        for r in nccl["results"]:
+            if not r.get("ok", False):
+                continue
+            colls.append({"kind": r["op"], "gpus": world, "link": LINK, "bytes": r["bytes"],
+                          "time_s": r["time_s"], "busbw_Bps": r["busbw_Bps"]})
+    measured = {"date": env["date_utc"][:10], "device": env.get("gpu_name"),
+                "software": software(env), "command": args.command}
+    if args.notes:
+        measured["notes"] = args.notes
+    return measured, gemm_bf16, gemm_fp8, attn, copy["Bps"], elem["Bps"], colls, fp8
+
+
+def write(path, gpu, measured, bf16, fp8, attn, copy_bps, elem_bps, colls, fp8_raw):
+    L = []
+    L.append("{")
+    L.append('  "schema": "foldplan.calibration/1",')
+    L.append('  "gpu": %s,' % json.dumps(gpu))
+    L.append('  "measured": %s,' % json.dumps(measured, indent=None))
+    L.append('  "gemm": {')
+
+    def block(name, pts, last):
+        if not pts:
+            L.append('    "%s": []%s' % (name, "" if last else ","))
+            return
+        L.append('    "%s": [' % name)
+        for i, p in enumerate(pts):
+            L.append("      " + compact(p) + ("," if i < len(pts) - 1 else ""))
+        L.append("    ]" + ("" if last else ","))
+
+    block("bf16", bf16, False)
+    block("fp8", fp8, True)
+    L.append("  },")
+    L.append('  "attention": [')
+    for i, p in enumerate(attn):
+        L.append("    " + compact(p) + ("," if i < len(attn) - 1 else ""))
+    L.append("  ],")
+    L.append('  "memory": {"copy_Bps": %s, "elementwise_Bps": %s}%s' % (
+        fmt_num(copy_bps), fmt_num(elem_bps), "," if colls else ""))
+    if colls:
+        L.append('  "collectives": [')
+        for i, p in enumerate(colls):
+            L.append("    " + compact(p) + ("," if i < len(colls) - 1 else ""))
+        L.append("  ]")
+    L.append("}")
+    text = "\n".join(L) + "\n"
+    json.loads(text)  # must parse
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gpu", required=True)
+    ap.add_argument("--single", required=True)
+    ap.add_argument("--nccl")
+    ap.add_argument("--command", required=True)
+    ap.add_argument("--notes", default="")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    measured, bf16, fp8, attn, cb, eb, colls, fp8_raw = build(a)
+    write(a.out, a.gpu, measured, bf16, fp8, attn, cb, eb, colls, fp8_raw)
+    print("wrote %s: %d bf16, %d fp8, %d attention, %d collectives" % (
+        a.out, len(bf16), len(fp8), len(attn), len(colls)))
+
+
+if __name__ == "__main__":
+    main()
