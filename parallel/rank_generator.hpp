@@ -33,6 +33,11 @@ std::int64_t layout_world_size(const RankLayout& layout);
 std::vector<RankGroup> generate_rank_groups(const RankLayout& layout,
                                             const std::vector<std::string>& varying);
 
+// The one group of `generate_rank_groups(layout, varying)` that holds `rank`, without building
+// the others (the cost model asks this for every candidate plan).
+RankGroup group_holding_rank(const RankLayout& layout, const std::vector<std::string>& varying,
+                             std::int64_t rank);
+
 // The coordinate of `rank` along each dimension of `layout`, in layout order.
 std::vector<std::int64_t> rank_coordinates(const RankLayout& layout, std::int64_t rank);
 // The rank with these coordinates, one per dimension: Σ coordinate[i] · Π_{j<i} size[j].

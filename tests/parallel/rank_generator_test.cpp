@@ -59,3 +59,23 @@ TEST(RankGenerator, CoordinatesAreTheMixedRadixDigits) {
 
 } // namespace
 } // namespace foldplan
+
+namespace foldplan {
+namespace {
+
+// group_holding_rank must agree with the full generator for every rank and every mask.
+TEST(RankGenerator, GroupHoldingRankMatchesTheGeneratedGroups) {
+  const RankLayout layout = {{"tp", 2}, {"cp", 2}, {"ep", 1}, {"dp", 3}, {"pp", 2}};
+  const std::vector<std::vector<std::string>> masks = {
+      {"tp"}, {"cp"}, {"dp"}, {"pp"}, {"tp", "cp"}, {"dp", "cp"}, {"tp", "cp", "dp"}, {"tp", "pp"}};
+  for (const auto& mask : masks) {
+    for (const RankGroup& group : generate_rank_groups(layout, mask)) {
+      for (const std::int64_t rank : group) {
+        EXPECT_EQ(group_holding_rank(layout, mask, rank), group) << "rank " << rank;
+      }
+    }
+  }
+}
+
+} // namespace
+} // namespace foldplan
