@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turn microbench.py's raw JSON into a foldplan.calibration/1 file.
 
-  to_calibration.py --gpu H200-SXM-141GB --single results/h200.json \
+  to_calibration.py --gpu H200-SXM5-141GB --single results/h200.json \
       [--nccl results/h200_nccl.json] --command "<command run on the device>" \
       --out topologies/calibration/h200.json
 
@@ -9,10 +9,28 @@ Needs no torch. Writes one point per line so diffs stay readable.
 """
 
 import argparse
+import glob
 import json
+import os
 import re
 
 LINK = "nvlink"
+
+# The cost model finds a GPU's calibration by the exact GpuSpec name of the cluster presets
+# (topologies/presets/*.json, "gpu"."name"). make_calibration.sh spells the H200 without the "5".
+GPU_NAME_FIXES = {"H200-SXM-141GB": "H200-SXM5-141GB"}
+PRESET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "topologies",
+                          "presets")
+
+
+def preset_gpu_name(name):
+    name = GPU_NAME_FIXES.get(name, name)
+    known = sorted({json.load(open(p))["gpu"]["name"]
+                    for p in glob.glob(os.path.join(PRESET_DIR, "*.json"))})
+    if name not in known:
+        raise SystemExit("--gpu %s is not the GPU name of any cluster preset (%s)"
+                         % (name, ", ".join(known)))
+    return name
 
 
 def fmt_num(x):
@@ -34,22 +52,39 @@ def software(env):
         env["torch"], env["cuda_runtime"], cudnn_s, env.get("nccl"), drv or "driver ?")
 
 
+def clock_scale(point, step_mhz):
+    """Compute-bound throughput scales with the SM clock. A sweep measures each point at whatever
+    clock the board was at: short kernels at full boost, long ones down at the power limit. A
+    training step holds the board at one clock (step_clock.py), and no kernel in it runs faster
+    than that: a point measured above it is brought down to it (tflops x step_mhz / the SM clock
+    read after the point). A point measured at or below it already ran power-limited, the regime
+    training puts that kernel in, and is kept as measured (the clock read after a long kernel is
+    lower than its average, so scaling those up would overstate them)."""
+    if not step_mhz or not point.get("sm_mhz"):
+        return 1.0
+    return min(1.0, step_mhz / point["sm_mhz"])
+
+
 def build(args):
     single = json.load(open(args.single))
     env = single["environment"]
-    gemm_bf16 = [{"m": p["m"], "n": p["n"], "k": p["k"], "tflops": p["tflops"]}
+    step_mhz = json.load(open(args.step_clock))["sm_mhz_median"] if args.step_clock else None
+    gemm_bf16 = [{"m": p["m"], "n": p["n"], "k": p["k"],
+                  "tflops": p["tflops"] * clock_scale(p, step_mhz)}
                  for p in single["gemm_bf16"] if "tflops" in p]
     fp8 = single.get("gemm_fp8", {})
-    gemm_fp8 = [{"m": p["m"], "n": p["n"], "k": p["k"], "tflops": p["tflops"]}
+    gemm_fp8 = [{"m": p["m"], "n": p["n"], "k": p["k"],
+                 "tflops": p["tflops"] * clock_scale(p, step_mhz)}
                 for p in fp8.get("points", []) if "tflops" in p and not p.get("fast_accum")]
     attn = []
     for a in single["attention"]:
         if "fwd_tflops" not in a:
             continue
+        scale = clock_scale(a, step_mhz)
         attn.append({"batch": a["batch"], "heads": a["heads"], "kv_heads": a["kv_heads"],
                      "seq": a["seq"], "head_dim": a["head_dim"], "causal": a["causal"],
-                     "backend": a["backend"], "fwd_tflops": a["fwd_tflops"],
-                     "bwd_tflops": a["bwd_tflops"]})
+                     "backend": a["backend"], "fwd_tflops": a["fwd_tflops"] * scale,
+                     "bwd_tflops": a["bwd_tflops"] * scale})
     copy = max(single["memory"]["copy"], key=lambda c: c["size_bytes"])
     elem = max(single["memory"]["elementwise"], key=lambda c: c["numel"])
     colls = []
@@ -65,6 +100,12 @@ def build(args):
                 "software": software(env), "command": args.command}
     if args.notes:
         measured["notes"] = args.notes
+    if step_mhz:
+        measured["notes"] = (measured.get("notes", "") + " GEMM and attention TFLOP/s measured above "
+                             "%d MHz, the SM clock this GPU held under a training load "
+                             "(tools/measure/step_clock.py; %s), are scaled down to it: tflops x %d "
+                             "/ the SM clock read after the point. Raw figures: %s." % (
+                                 step_mhz, args.step_clock, step_mhz, args.single)).strip()
     return measured, gemm_bf16, gemm_fp8, attn, copy["Bps"], elem["Bps"], colls, fp8
 
 
@@ -113,10 +154,11 @@ def main():
     ap.add_argument("--nccl")
     ap.add_argument("--command", required=True)
     ap.add_argument("--notes", default="")
+    ap.add_argument("--step-clock", help="step_clock.py's result: normalise to that SM clock")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     measured, bf16, fp8, attn, cb, eb, colls, fp8_raw = build(a)
-    write(a.out, a.gpu, measured, bf16, fp8, attn, cb, eb, colls, fp8_raw)
+    write(a.out, preset_gpu_name(a.gpu), measured, bf16, fp8, attn, cb, eb, colls, fp8_raw)
     print("wrote %s: %d bf16, %d fp8, %d attention, %d collectives" % (
         a.out, len(bf16), len(fp8), len(attn), len(colls)))
 
