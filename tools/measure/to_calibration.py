@@ -52,16 +52,32 @@ def software(env):
         env["torch"], env["cuda_runtime"], cudnn_s, env.get("nccl"), drv or "driver ?")
 
 
-def clock_scale(point, step_mhz):
+def preset_gpu(name):
+    """The GpuSpec of the cluster preset whose GPU is `name` (datasheet peak and HBM bandwidth)."""
+    for path in sorted(glob.glob(os.path.join(PRESET_DIR, "*.json"))):
+        gpu = json.load(open(path))["gpu"]
+        if gpu["name"] == name:
+            return gpu
+    raise SystemExit("no cluster preset has GPU %s" % name)
+
+
+def clock_scale(point, step_mhz, ridge_flop_per_byte=None):
     """Compute-bound throughput scales with the SM clock. A sweep measures each point at whatever
     clock the board was at: short kernels at full boost, long ones down at the power limit. A
     training step holds the board at one clock (step_clock.py), and no kernel in it runs faster
-    than that: a point measured above it is brought down to it (tflops x step_mhz / the SM clock
-    read after the point). A point measured at or below it already ran power-limited, the regime
-    training puts that kernel in, and is kept as measured (the clock read after a long kernel is
-    lower than its average, so scaling those up would overstate them)."""
+    than that: a compute-bound point measured above it is brought down to it (tflops x step_mhz /
+    the SM clock read after the point). A point measured at or below it already ran power-limited,
+    the regime training puts that kernel in, and is kept as measured (the clock read after a long
+    kernel is lower than its average, so scaling those up would overstate them). A GEMM whose
+    arithmetic intensity is below the GPU's ridge point streams its operands from HBM, whose
+    bandwidth does not follow the SM clock: it is kept as measured too."""
     if not step_mhz or not point.get("sm_mhz"):
         return 1.0
+    if ridge_flop_per_byte and "m" in point:
+        m, n, k = point["m"], point["n"], point["k"]
+        intensity = 2.0 * m * n * k / (2.0 * (m * k + k * n + m * n))
+        if intensity < ridge_flop_per_byte:
+            return 1.0
     return min(1.0, step_mhz / point["sm_mhz"])
 
 
@@ -69,12 +85,18 @@ def build(args):
     single = json.load(open(args.single))
     env = single["environment"]
     step_mhz = json.load(open(args.step_clock))["sm_mhz_median"] if args.step_clock else None
+    gpu = preset_gpu(preset_gpu_name(args.gpu))
+    hbm_Bps = gpu["hbm_TBps"] * 1e12
+    # The ridge point at the step clock: FLOP per byte above which a GEMM is compute-bound.
+    clock_fraction = (step_mhz or 1980.0) / 1980.0
+    ridge_bf16 = gpu["bf16_tflops"] * 1e12 * clock_fraction / hbm_Bps
+    ridge_fp8 = gpu["fp8_tflops"] * 1e12 * clock_fraction / hbm_Bps / 2  # 1-byte operands
     gemm_bf16 = [{"m": p["m"], "n": p["n"], "k": p["k"],
-                  "tflops": p["tflops"] * clock_scale(p, step_mhz)}
+                  "tflops": p["tflops"] * clock_scale(p, step_mhz, ridge_bf16)}
                  for p in single["gemm_bf16"] if "tflops" in p]
     fp8 = single.get("gemm_fp8", {})
     gemm_fp8 = [{"m": p["m"], "n": p["n"], "k": p["k"],
-                 "tflops": p["tflops"] * clock_scale(p, step_mhz)}
+                 "tflops": p["tflops"] * clock_scale(p, step_mhz, ridge_fp8)}
                 for p in fp8.get("points", []) if "tflops" in p and not p.get("fast_accum")]
     attn = []
     for a in single["attention"]:
@@ -101,10 +123,11 @@ def build(args):
     if args.notes:
         measured["notes"] = args.notes
     if step_mhz:
-        measured["notes"] = (measured.get("notes", "") + " GEMM and attention TFLOP/s measured above "
-                             "%d MHz, the SM clock this GPU held under a training load "
-                             "(tools/measure/step_clock.py; %s), are scaled down to it: tflops x %d "
-                             "/ the SM clock read after the point. Raw figures: %s." % (
+        measured["notes"] = (measured.get("notes", "") + " Compute-bound GEMM and attention TFLOP/s "
+                             "measured above %d MHz, the SM clock this GPU held under a training "
+                             "load (tools/measure/step_clock.py; %s), are scaled down to it: "
+                             "tflops x %d / the SM clock read after the point; GEMMs below the "
+                             "ridge point (HBM-bound) are kept. Raw figures: %s." % (
                                  step_mhz, args.step_clock, step_mhz, args.single)).strip()
     return measured, gemm_bf16, gemm_fp8, attn, copy["Bps"], elem["Bps"], colls, fp8
 

@@ -1,0 +1,88 @@
+// ComputeCostModel: how long the kernels of one GPU take — GEMMs (dense and grouped), fused
+// attention, and streaming memory-bound kernels — from the GPU's measured calibration where one
+// exists (topologies/calibration/<gpu>.json), else from physical models of the datasheet.
+// Built once per cluster; every query is a few table look-ups and no allocation, because the
+// planner asks millions of them.
+//
+// Times are device times of one kernel in a busy training step: the calibration's GEMM and
+// attention throughputs are normalised to the SM clock the GPU holds under a training load
+// (docs/measurements.md), and neither it nor the models include host launch overhead.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "costmodel/attention_cost.hpp"
+#include "costmodel/gemm_efficiency.hpp"
+#include "topologies/cluster_spec.hpp"
+#include "topologies/gpu_calibration.hpp"
+
+namespace foldplan {
+
+// No GEMM or attention kernel takes less device time than this: just under the shortest GEMM of
+// the sweeps at the training-load clock (fp8 64×1024×1024: 3.88 µs on the H100, 3.95 µs on the
+// H200), timed as CUDA-graph replays, so with no host launch
+// gap in it.
+inline constexpr double kMinComputeKernelTime_s = 3.8e-6;
+// A streaming kernel's fixed cost, added to its bytes over the bandwidth: on an H100, bf16
+// torch.addcmul of 1 Ki–64 Ki elements replayed back to back in a CUDA graph took 1.2–1.6 µs each
+// (probe run with this model, 2026-11; 1 GiB tensors ran at 3120 GB/s, as the calibration says).
+inline constexpr double kStreamingKernelLatency_s = 1.3e-6;
+
+class ComputeCostModel {
+public:
+  // Without a calibration (nullopt) every cost comes from the physical models. A calibration must
+  // be for this GPU (its "gpu" equal to gpu.name; an InputError otherwise); a part of it that is
+  // empty (no fp8 GEMMs, no attention) falls back to the physical model.
+  ComputeCostModel(const GpuSpec& gpu, std::optional<GpuCalibration> calibration);
+
+  // C[m,n] = A[m,k]·B[k,n]. A zero dimension costs nothing. fp8 requires gpu.fp8_flops > 0
+  // (supports(GemmPrecision::fp8)); asking otherwise is a programming error (std::logic_error).
+  double gemm_time_s(std::int64_t m, std::int64_t n, std::int64_t k, GemmPrecision precision) const;
+  // A grouped GEMM (MoE experts, Megatron --moe-grouped-gemm): `groups` GEMMs of
+  // [m_per_group, n, k] each, one launch (one floor). Never slower than the groups one by one at
+  // the efficiency of their own shape; faster when they fit in shared waves: then the larger of
+  // one GEMM of all their rows (each group padded to whole 128-row tiles) and every group
+  // streaming its own operands at streaming_Bps() — the weights are what make small m_per_group
+  // slow. Against torch._grouped_mm on an H100 (probe run with this model, 2026-11, at 1980 MHz):
+  // 9 MoE shapes from 8×[1024, 4096, 7168] to 64×[16, 1024, 2048] came out 0–19% faster than
+  // measured (the weight streaming reached 2.8 TB/s, not 3.1); the groups one by one would have
+  // been up to 3.5× slower than measured for the smallest.
+  double grouped_gemm_time_s(std::int64_t groups, std::int64_t m_per_group, std::int64_t n,
+                             std::int64_t k, GemmPrecision precision) const;
+  // Fused attention (cuDNN through Transformer Engine). seq_q ≠ seq_kv is a context-parallel
+  // block; see attention_cost.hpp for how FLOPs are counted.
+  double attention_forward_time_s(const AttentionShape& shape) const;
+  double attention_backward_time_s(const AttentionShape& shape) const;
+  // Streaming, memory-bound kernels (norms, activations, permute, optimizer step): bytes read +
+  // written.
+  double memory_bound_time_s(double bytes) const;
+  // Achieved / dense peak of `precision`, as gemm_time_s prices it (0 for an empty GEMM).
+  double gemm_efficiency(std::int64_t m, std::int64_t n, std::int64_t k,
+                         GemmPrecision precision) const;
+  // Achieved / dense bf16 peak, as the attention times price it.
+  double attention_efficiency(const AttentionShape& shape, bool backward) const;
+
+  bool calibrated() const { return calibrated_; }
+  bool supports(GemmPrecision precision) const;
+  const GpuSpec& gpu() const { return gpu_; }
+  // What memory_bound_time_s streams at: the calibrated elementwise kernel's bandwidth, else
+  // kAchievableHbmFraction of the datasheet's.
+  double streaming_Bps() const { return streaming_Bps_; }
+
+private:
+  // Without the launch floor.
+  double gemm_efficiency_of_shape(double m, double n, double k, GemmPrecision precision) const;
+  double peak(GemmPrecision precision) const;
+
+  GpuSpec gpu_;
+  bool calibrated_ = false;
+  PhysicalGemmModel physical_gemm_;
+  PhysicalAttentionModel physical_attention_;
+  std::optional<GemmEfficiencyTable> gemm_bf16_;
+  std::optional<GemmEfficiencyTable> gemm_fp8_;
+  std::optional<AttentionEfficiencyTable> attention_;
+  double streaming_Bps_ = 0;
+};
+
+} // namespace foldplan
