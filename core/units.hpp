@@ -14,6 +14,11 @@ inline constexpr double kTera = 1e12;
 inline constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 inline constexpr double kBitsPerByte = 8.0;
 
+// Bytes per element of the dtypes training moves around.
+inline constexpr double kBf16Bytes = 2.0;
+inline constexpr double kFp32Bytes = 4.0;
+inline constexpr double kInt64Bytes = 8.0;
+
 inline constexpr double gigabytes_per_s(double GBps) {
   return GBps * kGiga;
 }

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "core/units.hpp"
 #include "models/parameter_count.hpp"
 #include "models/vocab_padding.hpp"
 #include "parallel/layer_placement.hpp"
@@ -17,9 +18,10 @@
 namespace foldplan {
 namespace {
 
-constexpr double kBf16Bytes = 2;
-constexpr double kFp32Bytes = 4;
-constexpr double kInt64Bytes = 8;
+using units::kBf16Bytes;
+using units::kFp32Bytes;
+using units::kInt64Bytes;
+
 constexpr double kBoolBytes = 1;
 constexpr double kMiB = 1024.0 * 1024.0;
 

@@ -1,0 +1,66 @@
+// The time of each kind of transformer layer on one rank for one micro-batch, forward and backward,
+// as Megatron-Core runs it: sequence-parallel attention with TP all-gather/reduce-scatter, context
+// parallelism as a KV ring, MoE layers through the alltoall or allgather token dispatcher with
+// expert TP, grouped expert GEMMs, recompute. Every GEMM is timed at its own shape (forward, dgrad
+// and wgrad), so small expert GEMMs pay their real inefficiency.
+#pragma once
+
+#include "costmodel/cost_context.hpp"
+#include "costmodel/phase_cost.hpp"
+#include "models/model_spec.hpp"
+#include "parallel/parallel_config.hpp"
+#include "parallel/plan_options.hpp"
+#include "topologies/group_placement.hpp"
+
+namespace foldplan {
+
+// Where rank 0's groups sit; every stage's groups have the same shape under Megatron's layout.
+struct PlacedGroups {
+  GroupPlacement tp, cp, pp, dp_cp, ep, etp, etp_ep, edp;
+};
+PlacedGroups place_groups_of_rank_zero(const Cluster& cluster, const ParallelConfig& config);
+
+class LayerCostModel {
+public:
+  // `expert_load_factor`: tokens on the busiest expert rank over the mean (1 = balanced routing).
+  LayerCostModel(const CostContext& context, const ModelSpec& model, const ParallelConfig& config,
+                 const TrainingShape& training, const PlanOptions& options,
+                 const PlacedGroups& groups, double expert_load_factor = 1.0);
+
+  PassCost dense_layer() const;
+  PassCost moe_layer() const;
+  PassCost decoder_layer(std::int64_t layer) const; // dense or MoE as the model says
+  PassCost embedding() const;                       // first stage
+  PassCost output_layer() const;                    // last stage: final norm, logits, loss
+  // Bytes one rank sends to the next stage per micro-batch (activations, or their gradients).
+  double pipeline_message_bytes() const;
+
+private:
+  // One linear layer [m, k] x [k, n] forward, or its dgrad and wgrad backward.
+  double linear_forward_s(std::int64_t m, std::int64_t n, std::int64_t k) const;
+  double linear_backward_s(std::int64_t m, std::int64_t n, std::int64_t k) const;
+  double grouped_linear_forward_s(std::int64_t groups, std::int64_t m, std::int64_t n,
+                                  std::int64_t k) const;
+  double grouped_linear_backward_s(std::int64_t groups, std::int64_t m, std::int64_t n,
+                                   std::int64_t k) const;
+  double quantise_s(double elements) const; // fp8 cast of a GEMM input; 0 in bf16
+  double memory_s(double bytes) const;
+
+  PassCost attention_block() const;
+  // The dense MLP, or the shared experts (`ffn` = their size), with their TP communication.
+  PassCost tensor_parallel_mlp(std::int64_t ffn) const;
+  PassCost routed_experts() const;
+  PhaseCost tp_gather_and_scatter(double bytes) const; // SP all-gather + reduce-scatter pair
+
+  const CostContext& context_;
+  const ModelSpec& model_;
+  const ParallelConfig& config_;
+  const TrainingShape& training_;
+  const PlanOptions& options_;
+  const PlacedGroups& groups_;
+  double expert_load_factor_;
+  std::int64_t tokens_per_rank_; // b·s/CP: rows of the attention and MLP GEMMs
+  std::int64_t sequence_shard_;  // b·s/(TP·CP): tokens between SP regions, at the MoE input
+};
+
+} // namespace foldplan
