@@ -14,5 +14,6 @@ using CommandAction = std::function<int()>;
 void add_models_command(CLI::App& app, CommandAction& chosen);
 void add_clusters_command(CLI::App& app, CommandAction& chosen);
 void add_groups_command(CLI::App& app, CommandAction& chosen);
+void add_estimate_command(CLI::App& app, CommandAction& chosen);
 
 } // namespace foldplan::cli

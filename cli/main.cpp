@@ -22,6 +22,8 @@ with MoE Parallel Folding (attention as TP x CP x DP x PP, MoE as ETP x EP x EDP
 Everyday commands:
   foldplan models                     the model presets and their sizes
   foldplan clusters                   the cluster presets
+  foldplan estimate --model mixtral-8x22b --gpus 128 --tp 2 --pp 8 --ep 8 --etp 1
+                                      step time, MFU and memory of one configuration
   foldplan groups --gpus 128 --tp 2 --pp 8 --ep 8 --etp 1 --rank 0
                                       Megatron's rank groups for a configuration
 Run 'foldplan COMMAND --help' for a command's flags.
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
   foldplan::cli::add_models_command(app, chosen);
   foldplan::cli::add_clusters_command(app, chosen);
   foldplan::cli::add_groups_command(app, chosen);
+  foldplan::cli::add_estimate_command(app, chosen);
 
   try {
     app.parse(argc, argv);

@@ -96,6 +96,52 @@ TEST(FoldplanCommand, BadInputIsOneLineAndExitCodeTwo) {
   EXPECT_EQ(run_foldplan("no-such-command").exit_code, 2);
 }
 
+const char* kPaperPlan =
+    "estimate --model mixtral-8x22b --cluster dgx-h100 --gpus 128 --seq 4096 --gbs 256 --mbs 1 "
+    "--tp 2 --pp 8 --ep 8 --etp 1 --capacity-factor 1";
+
+TEST(FoldplanCommand, EstimateJsonHasThePredictionKeys) {
+  const CommandResult result = run_foldplan(std::string(kPaperPlan) + " --json");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const nlohmann::json json = nlohmann::json::parse(result.output);
+  for (const char* key : {"step_time_s", "mfu", "tflops_per_gpu", "tokens_per_s_per_gpu",
+                          "peak_memory_bytes", "fits", "breakdown", "memory"}) {
+    EXPECT_TRUE(json.contains(key)) << key;
+  }
+  EXPECT_GT(json["mfu"].get<double>(), 0.3);
+  EXPECT_LT(json["mfu"].get<double>(), 0.7);
+  EXPECT_TRUE(json["fits"].get<bool>());
+}
+
+TEST(FoldplanCommand, EstimateWritesAPlanThatCarriesItsPrediction) {
+  const std::string path = testing::TempDir() + "foldplan_estimate_plan.json";
+  std::remove(path.c_str());
+  const CommandResult result = run_foldplan(std::string(kPaperPlan) + " --json -o " + path);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  std::FILE* file = std::fopen(path.c_str(), "r");
+  ASSERT_NE(file, nullptr);
+  const nlohmann::json plan = nlohmann::json::parse(file);
+  std::fclose(file);
+  EXPECT_EQ(plan["schema"], "foldplan.plan/1");
+  EXPECT_EQ(plan["parallel"]["edp"], 2);
+  EXPECT_EQ(plan["prediction"], nlohmann::json::parse(result.output));
+}
+
+TEST(FoldplanCommand, EstimateRejectsBadInputWithOneLine) {
+  expect_input_error("estimate --gpus 128 --tp 2 --pp 8 --ep 6",
+                     "--ep: world size 128 is not divisible by ETP·EP·PP = 1·6·8 = 48");
+  expect_input_error("estimate --gpus 128 --tp 2 --pp 8 --ep 16",
+                     "parallel.ep: 16 does not divide num_experts 8");
+  expect_input_error("estimate --gpus 128 --tp 2 --pp 8 --ep 8 --recompute some",
+                     "--recompute: \"some\" is not one of none, selective, full");
+  expect_input_error("estimate --gpus 128 --tp 2 --pp 8 --ep 8 --fp8 e5m2",
+                     "--fp8: \"e5m2\" is not one of tensorwise, blockwise");
+  expect_input_error("estimate --gpus 128 --tp 2 --pp 8 --ep 8 --pad-to-capacity",
+                     "options.pad_to_capacity: true requires a capacity_factor");
+  expect_input_error("estimate --gpus 128 --tp 2 --pp 8 --ep 8 -o /nonexistent-dir/plan.json",
+                     "/nonexistent-dir/plan.json: cannot write output: No such file or directory");
+}
+
 TEST(FoldplanCommand, NoArgumentsShowsTheGuide) {
   const CommandResult result = run_foldplan("");
   EXPECT_EQ(result.exit_code, 0);
