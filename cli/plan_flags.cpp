@@ -35,6 +35,10 @@ void add_plan_flags(CLI::App& command, PlanFlags& flags) {
   command.add_flag("--pad-to-capacity", flags.pad_to_capacity,
                    "pad every expert's input to its capacity");
   command.add_option("--fp8", flags.fp8, "fp8 recipe: tensorwise or blockwise (default bf16)");
+  command
+      .add_option("--cp-comm-type", flags.cp_comm_type,
+                  "context-parallel communication: p2p (KV ring) or a2a (all-to-all over heads)")
+      ->capture_default_str();
   command.add_flag("--no-overlap-grad-reduce", flags.no_overlap_grad_reduce,
                    "do not overlap the DP gradient reduce-scatter and parameter all-gather");
   command.add_flag("--overlap-ep-comm", flags.overlap_ep_comm,
@@ -67,6 +71,7 @@ Plan plan_from_flags(const PlanFlags& flags) {
   } else if (!flags.fp8.empty()) {
     throw InputError("--fp8", fmt::format("\"{}\" is not one of tensorwise, blockwise", flags.fp8));
   }
+  plan.options.cp_comm_type = parse_cp_comm_type(flags.cp_comm_type, "--cp-comm-type");
   plan.options.overlap_grad_reduce = !flags.no_overlap_grad_reduce;
   plan.options.overlap_param_gather = !flags.no_overlap_grad_reduce;
   plan.options.overlap_moe_expert_parallel_comm = flags.overlap_ep_comm;

@@ -24,6 +24,7 @@ struct PlanFlags {
   double capacity_factor = 0; // 0: dropless
   bool pad_to_capacity = false;
   std::string fp8; // "", "tensorwise" or "blockwise"
+  std::string cp_comm_type = "p2p";
   bool no_overlap_grad_reduce = false;
   bool overlap_ep_comm = false;
 };

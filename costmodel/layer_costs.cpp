@@ -175,29 +175,56 @@ PassCost LayerCostModel::attention_block() const {
   cost.forward.gemm_s += linear_forward_s(rows, h, output_inner);
   cost.backward.gemm_s += linear_backward_s(rows, h, output_inner);
 
-  // Context parallelism (TE's p2p ring, load-balanced): each rank holds 2 chunks of s/(2·CP) and
-  // computes 1/CP of the causal work, i.e. CP causal blocks of its own size.
+  const bool all_to_all_cp = config_.cp > 1 && options_.cp_comm_type == CpCommType::a2a;
   const double cp = as_double(config_.cp);
-  const double attention_forward_s = context_.compute().attention_forward_time_s(core) * cp;
-  const double attention_backward_s = context_.compute().attention_backward_time_s(core) * cp;
+  double attention_forward_s = 0;
+  double attention_backward_s = 0;
+  if (all_to_all_cp) {
+    // a2a context parallelism (DeepSpeed-Ulysses style, TE cp_comm_type "a2a"): an all-to-all
+    // over CP turns the sequence shard of every head into the whole sequence of 1/CP of the heads;
+    // attention runs on that; a second all-to-all turns the output back.
+    AttentionShape whole = core;
+    whole.heads = core.heads / config_.cp;
+    whole.kv_heads = std::max<std::int64_t>(1, core.kv_heads / config_.cp);
+    whole.seq_q = training_.seq_length;
+    whole.seq_kv = training_.seq_length;
+    attention_forward_s = context_.compute().attention_forward_time_s(whole);
+    attention_backward_s = context_.compute().attention_backward_time_s(whole);
+    const double tokens = as_double(training_.micro_batch_size * core.seq_q);
+    const double qkv_bytes = tokens *
+                             as_double(core.heads * core.qk_head_dim +
+                                       core.kv_heads * (core.qk_head_dim + core.v_head_dim)) *
+                             kBf16Bytes;
+    const double output_bytes = tokens * as_double(core.heads * core.v_head_dim) * kBf16Bytes;
+    const CollectiveCostModel& collectives = context_.collectives();
+    const double a2a_s = collectives.time_s(CollectiveKind::all_to_all, groups_.cp, qkv_bytes) +
+                         collectives.time_s(CollectiveKind::all_to_all, groups_.cp, output_bytes);
+    cost.forward.cp_comm_s += a2a_s;
+    cost.backward.cp_comm_s += a2a_s; // the gradients take the same two all-to-alls back
+  } else {
+    // p2p context parallelism (TE's ring, load-balanced): each rank holds 2 chunks of s/(2·CP)
+    // and computes 1/CP of the causal work, i.e. CP causal blocks of its own size.
+    attention_forward_s = context_.compute().attention_forward_time_s(core) * cp;
+    attention_backward_s = context_.compute().attention_backward_time_s(core) * cp;
+    if (config_.cp > 1) {
+      // CP-1 ring steps each pass this rank's K and V on; TE overlaps each step with the
+      // attention of the previous block, so only what outlasts the compute is exposed.
+      const double kv_bytes = as_double(training_.micro_batch_size * core.seq_q * core.kv_heads *
+                                        (core.qk_head_dim + core.v_head_dim)) *
+                              kBf16Bytes;
+      const double step_s =
+          context_.collectives().time_s(CollectiveKind::send_recv, groups_.cp, kv_bytes);
+      const double steps = cp - 1;
+      cost.forward.cp_comm_s += std::max(0.0, steps * step_s - attention_forward_s * steps / cp);
+      // Backward passes K, V and their gradients around the ring.
+      cost.backward.cp_comm_s +=
+          std::max(0.0, steps * 2 * step_s - attention_backward_s * steps / cp);
+    }
+  }
   cost.forward.attention_s += attention_forward_s;
   cost.backward.attention_s += attention_backward_s;
   if (options_.recompute == Recompute::selective) {
     cost.backward.attention_s += attention_forward_s; // Megatron's default module: core_attn
-  }
-  if (config_.cp > 1) {
-    // CP-1 ring steps each pass this rank's K and V on; TE overlaps each step with the attention
-    // of the previous block, so only what outlasts the compute is exposed.
-    const double kv_bytes = as_double(training_.micro_batch_size * core.seq_q * core.kv_heads *
-                                      (core.qk_head_dim + core.v_head_dim)) *
-                            kBf16Bytes;
-    const double step_s =
-        context_.collectives().time_s(CollectiveKind::send_recv, groups_.cp, kv_bytes);
-    const double steps = cp - 1;
-    cost.forward.cp_comm_s += std::max(0.0, steps * step_s - attention_forward_s * steps / cp);
-    // Backward passes K, V and their gradients around the ring.
-    cost.backward.cp_comm_s +=
-        std::max(0.0, steps * 2 * step_s - attention_backward_s * steps / cp);
   }
   return cost;
 }

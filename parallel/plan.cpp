@@ -1,5 +1,7 @@
 #include "parallel/plan.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/errors.hpp"
@@ -48,6 +50,19 @@ void validate_plan(const Plan& plan) {
     throw InputError(violation->field, violation->rule);
   }
   validate_plan_options(plan.options, plan.parallel, plan.model.is_moe());
+  // Megatron-Core (TE's a2a context parallelism) scatters the attention heads of each TP rank
+  // over the CP ranks: both head counts must divide.
+  if (plan.options.cp_comm_type == CpCommType::a2a && plan.parallel.cp > 1) {
+    const std::int64_t heads = plan.model.num_attention_heads / plan.parallel.tp;
+    const std::int64_t kv_heads =
+        std::max<std::int64_t>(1, plan.model.num_query_groups / plan.parallel.tp);
+    if (heads % plan.parallel.cp != 0 || kv_heads % plan.parallel.cp != 0) {
+      throw InputError("options.cp_comm_type",
+                       fmt::format("a2a needs cp {} to divide the heads per TP rank ({} query, {} "
+                                   "key/value)",
+                                   plan.parallel.cp, heads, kv_heads));
+    }
+  }
 }
 
 Plan plan_from_json(const nlohmann::json& json) {

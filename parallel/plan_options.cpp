@@ -24,6 +24,9 @@ constexpr std::array kPrecisionNames = {std::pair{Precision::bf16, "bf16"},
                                         std::pair{Precision::fp8_tensorwise, "fp8-tensorwise"},
                                         std::pair{Precision::fp8_blockwise, "fp8-blockwise"}};
 
+constexpr std::array kCpCommTypeNames = {std::pair{CpCommType::p2p, "p2p"},
+                                         std::pair{CpCommType::a2a, "a2a"}};
+
 template <typename Enum, std::size_t N>
 std::string name_of(const std::array<std::pair<Enum, const char*>, N>& names, Enum value) {
   for (const auto& [candidate, name] : names) {
@@ -59,6 +62,9 @@ std::string to_string(DropPolicy policy) {
 std::string to_string(Precision precision) {
   return name_of(kPrecisionNames, precision);
 }
+std::string to_string(CpCommType type) {
+  return name_of(kCpCommTypeNames, type);
+}
 
 Recompute parse_recompute(const std::string& text, const std::string& field) {
   return parse_name(kRecomputeNames, text, field);
@@ -68,6 +74,9 @@ Dispatcher parse_dispatcher(const std::string& text, const std::string& field) {
 }
 Precision parse_precision(const std::string& text, const std::string& field) {
   return parse_name(kPrecisionNames, text, field);
+}
+CpCommType parse_cp_comm_type(const std::string& text, const std::string& field) {
+  return parse_name(kCpCommTypeNames, text, field);
 }
 
 void validate_plan_options(const PlanOptions& options, const ParallelConfig& parallel,
@@ -124,6 +133,8 @@ PlanOptions options_from_json(const nlohmann::json& json, const std::string& pat
       object.boolean_or("overlap_moe_expert_parallel_comm", false);
   options.precision =
       parse_precision(object.string_or("precision", "bf16"), object.field("precision"));
+  options.cp_comm_type =
+      parse_cp_comm_type(object.string_or("cp_comm_type", "p2p"), object.field("cp_comm_type"));
   options.folding = object.boolean_or("folding", true);
   object.reject_unknown_keys();
   return options;
@@ -141,6 +152,7 @@ nlohmann::json options_to_json(const PlanOptions& options) {
       {"overlap_param_gather", options.overlap_param_gather},
       {"overlap_moe_expert_parallel_comm", options.overlap_moe_expert_parallel_comm},
       {"precision", to_string(options.precision)},
+      {"cp_comm_type", to_string(options.cp_comm_type)},
       {"folding", options.folding},
   };
 }

@@ -16,6 +16,7 @@ enum class Recompute { none, selective, full };               // --recompute-gra
 enum class Dispatcher { alltoall, allgather };                // --moe-token-dispatcher-type
 enum class DropPolicy { probs, position };                    // --moe-token-drop-policy
 enum class Precision { bf16, fp8_tensorwise, fp8_blockwise }; // --bf16 / --fp8-recipe
+enum class CpCommType { p2p, a2a }; // --cp-comm-type: KV ring, or all-to-all over heads
 
 struct PlanOptions {
   Recompute recompute = Recompute::none;
@@ -27,6 +28,7 @@ struct PlanOptions {
   bool overlap_param_gather = true;              // --overlap-param-gather
   bool overlap_moe_expert_parallel_comm = false; // --overlap-moe-expert-parallel-comm
   Precision precision = Precision::bf16;
+  CpCommType cp_comm_type = CpCommType::p2p;
   bool folding = true; // false: pre-folding Megatron (ETP = TP, EP inside DP)
 
   bool operator==(const PlanOptions&) const = default;
@@ -36,10 +38,12 @@ std::string to_string(Recompute recompute);
 std::string to_string(Dispatcher dispatcher);
 std::string to_string(DropPolicy policy);
 std::string to_string(Precision precision);
+std::string to_string(CpCommType type);
 // Parse a flag value; InputError naming `field` and the allowed values otherwise.
 Recompute parse_recompute(const std::string& text, const std::string& field);
 Dispatcher parse_dispatcher(const std::string& text, const std::string& field);
 Precision parse_precision(const std::string& text, const std::string& field);
+CpCommType parse_cp_comm_type(const std::string& text, const std::string& field);
 
 // Megatron's rules between options and sizes (§2.2–2.5 of the reference): the first broken one
 // as an InputError naming the option.

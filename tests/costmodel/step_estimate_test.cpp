@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/errors.hpp"
 #include "costmodel/layer_costs.hpp"
 #include "models/model_flops.hpp"
 
@@ -175,6 +176,50 @@ TEST(LayerCosts, DenseLayerRunsMegatronsGemmShapes) {
   EXPECT_NEAR(dense.backward.attention_s, c.attention_backward_time_s(core), 1e-12);
   // Megatron's p2p shape [s/(TP), mbs, h] in bf16.
   EXPECT_DOUBLE_EQ(layers.pipeline_message_bytes(), 2048.0 * 8192 * 2);
+}
+
+} // namespace
+} // namespace foldplan
+
+namespace foldplan {
+namespace {
+
+// Long context: CP 4 as a KV ring (p2p) and as all-to-alls over heads (a2a). Both run the same
+// attention FLOPs; a2a exposes its all-to-alls, while the ring hides behind attention.
+TEST(StepEstimate, ContextParallelVariantsBothCostCommunication) {
+  Plan plan;
+  plan.model = load_model("mixtral-8x7b");
+  plan.cluster = load_cluster("dgx-h100");
+  plan.gpus = 64;
+  plan.training = {.seq_length = 32768, .global_batch_size = 64, .micro_batch_size = 1};
+  plan.parallel = make_parallel_config(64, {.tp = 2, .cp = 4, .pp = 2, .ep = 8, .etp = 1}, true);
+  validate_plan(plan);
+  const CostContext context(plan.cluster, plan.gpus);
+  const Prediction ring = estimate_step(context, plan).prediction;
+  plan.options.cp_comm_type = CpCommType::a2a;
+  validate_plan(plan);
+  const Prediction all_to_all = estimate_step(context, plan).prediction;
+  EXPECT_GT(all_to_all.breakdown.at("cp_comm"), 0.0);
+  EXPECT_GT(all_to_all.breakdown.at("cp_comm"), ring.breakdown.at("cp_comm"));
+  // Same causal work either way: within the efficiency difference of the block shapes.
+  EXPECT_NEAR(all_to_all.breakdown.at("compute") / ring.breakdown.at("compute"), 1.0, 0.1);
+}
+
+TEST(StepEstimate, AllToAllContextParallelNeedsHeadsToDivide) {
+  Plan plan;
+  plan.model = load_model("mixtral-8x7b"); // 32 heads, 8 KV groups
+  plan.cluster = load_cluster("dgx-h100");
+  plan.gpus = 64;
+  plan.training = {.seq_length = 32768, .global_batch_size = 64, .micro_batch_size = 1};
+  plan.parallel = make_parallel_config(64, {.tp = 4, .cp = 4, .ep = 8, .etp = 1}, true);
+  plan.options.cp_comm_type = CpCommType::a2a;
+  try {
+    validate_plan(plan);
+    FAIL() << "expected InputError";
+  } catch (const InputError& error) {
+    EXPECT_STREQ(error.what(), "options.cp_comm_type: a2a needs cp 4 to divide the heads per TP "
+                               "rank (8 query, 2 key/value)");
+  }
 }
 
 } // namespace
