@@ -54,62 +54,55 @@ void require_choice(const std::string& value, const std::vector<std::string>& ch
   throw InputError(field, fmt::format("\"{}\" is not one of {}", value, fmt::join(choices, ", ")));
 }
 
-std::vector<GemmMeasurement> gemm_list_from_json(const nlohmann::json& values,
-                                                 const std::string& field) {
-  std::vector<GemmMeasurement> points;
+// Reads every element of a JSON array as one object, each checked for unknown keys.
+template <typename Point, typename ReadPoint>
+std::vector<Point> list_from_json(const nlohmann::json& values, const std::string& field,
+                                  ReadPoint read_point) {
+  std::vector<Point> points;
   points.reserve(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     JsonObject object(values[i], element_field(field, i));
-    GemmMeasurement point;
-    point.m = object.integer("m");
-    point.n = object.integer("n");
-    point.k = object.integer("k");
-    point.tflops = object.number("tflops");
+    points.push_back(read_point(object));
     object.reject_unknown_keys();
-    points.push_back(point);
   }
   return points;
+}
+
+std::vector<GemmMeasurement> gemm_list_from_json(const nlohmann::json& values,
+                                                 const std::string& field) {
+  return list_from_json<GemmMeasurement>(values, field, [](JsonObject& object) {
+    return GemmMeasurement{.m = object.integer("m"),
+                           .n = object.integer("n"),
+                           .k = object.integer("k"),
+                           .tflops = object.number("tflops")};
+  });
 }
 
 std::vector<AttentionMeasurement> attention_list_from_json(const nlohmann::json& values,
                                                            const std::string& field) {
-  std::vector<AttentionMeasurement> points;
-  points.reserve(values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    JsonObject object(values[i], element_field(field, i));
-    AttentionMeasurement point;
-    point.batch = object.integer("batch");
-    point.heads = object.integer("heads");
-    point.kv_heads = object.integer("kv_heads");
-    point.seq = object.integer("seq");
-    point.head_dim = object.integer("head_dim");
-    point.causal = object.boolean("causal");
-    point.backend = object.string("backend");
-    point.fwd_tflops = object.number("fwd_tflops");
-    point.bwd_tflops = object.number("bwd_tflops");
-    object.reject_unknown_keys();
-    points.push_back(point);
-  }
-  return points;
+  return list_from_json<AttentionMeasurement>(values, field, [](JsonObject& object) {
+    return AttentionMeasurement{.batch = object.integer("batch"),
+                                .heads = object.integer("heads"),
+                                .kv_heads = object.integer("kv_heads"),
+                                .seq = object.integer("seq"),
+                                .head_dim = object.integer("head_dim"),
+                                .causal = object.boolean("causal"),
+                                .backend = object.string("backend"),
+                                .fwd_tflops = object.number("fwd_tflops"),
+                                .bwd_tflops = object.number("bwd_tflops")};
+  });
 }
 
 std::vector<CollectiveMeasurement> collective_list_from_json(const nlohmann::json& values,
                                                              const std::string& field) {
-  std::vector<CollectiveMeasurement> points;
-  points.reserve(values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    JsonObject object(values[i], element_field(field, i));
-    CollectiveMeasurement point;
-    point.kind = object.string("kind");
-    point.gpus = object.integer("gpus");
-    point.link = object.string("link");
-    point.bytes = object.number("bytes");
-    point.time_s = object.number("time_s");
-    point.busbw_Bps = object.number("busbw_Bps");
-    object.reject_unknown_keys();
-    points.push_back(point);
-  }
-  return points;
+  return list_from_json<CollectiveMeasurement>(values, field, [](JsonObject& object) {
+    return CollectiveMeasurement{.kind = object.string("kind"),
+                                 .gpus = object.integer("gpus"),
+                                 .link = object.string("link"),
+                                 .bytes = object.number("bytes"),
+                                 .time_s = object.number("time_s"),
+                                 .busbw_Bps = object.number("busbw_Bps")};
+  });
 }
 
 void validate_gemm_list(const std::vector<GemmMeasurement>& points, const std::string& field) {
