@@ -7,39 +7,9 @@
 #include "core/errors.hpp"
 #include "core/file_io.hpp"
 #include "core/json_object.hpp"
+#include "core/schema_version.hpp"
 
 namespace foldplan {
-namespace {
-
-constexpr std::string_view kSchemaPrefix = "foldplan.plan/";
-constexpr int kSchemaVersion = 1;
-
-void check_schema(const std::string& schema) {
-  if (schema.rfind(kSchemaPrefix, 0) != 0) {
-    throw InputError("plan.schema", fmt::format("\"{}\" is not a foldplan plan (expected \"{}\")",
-                                                schema, kPlanSchema));
-  }
-  const std::string version_text = schema.substr(kSchemaPrefix.size());
-  int version = 0;
-  try {
-    std::size_t used = 0;
-    version = std::stoi(version_text, &used);
-    if (used != version_text.size())
-      version = 0;
-  } catch (const std::exception&) {
-    version = 0;
-  }
-  if (version <= 0) {
-    throw InputError("plan.schema", fmt::format("\"{}\" has no valid version number", schema));
-  }
-  if (version > kSchemaVersion) {
-    throw InputError("plan.schema",
-                     fmt::format("\"{}\" is newer than this foldplan reads ({}); upgrade foldplan",
-                                 schema, kPlanSchema));
-  }
-}
-
-} // namespace
 
 void validate_plan(const Plan& plan) {
   if (plan.gpus <= 0) {
@@ -67,7 +37,7 @@ void validate_plan(const Plan& plan) {
 
 Plan plan_from_json(const nlohmann::json& json) {
   JsonObject object(json, "plan");
-  check_schema(object.string("schema"));
+  check_schema_version(object.string("schema"), kPlanSchema, "plan", "plan.schema");
   Plan plan;
   plan.model = model_from_json(object.value("model"), object.field("model"));
   plan.cluster = cluster_from_json(object.value("cluster"), object.field("cluster"));

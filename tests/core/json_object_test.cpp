@@ -81,3 +81,35 @@ TEST(JsonObject, NonObjectIsRejected) {
 
 } // namespace
 } // namespace foldplan
+
+#include "core/schema_version.hpp"
+
+namespace foldplan {
+namespace {
+
+std::string schema_error(const std::string& schema) {
+  try {
+    check_schema_version(schema, "foldplan.plan/3", "plan", "plan.schema");
+  } catch (const InputError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(SchemaVersion, AcceptsItsKindUpToItsVersion) {
+  EXPECT_EQ(schema_error("foldplan.plan/3"), "");
+  EXPECT_EQ(schema_error("foldplan.plan/1"), "");
+  EXPECT_EQ(schema_error("foldplan.plan/4"),
+            "plan.schema: \"foldplan.plan/4\" is newer than this foldplan reads "
+            "(foldplan.plan/3); upgrade foldplan");
+  EXPECT_EQ(schema_error("foldplan.step/1"),
+            "plan.schema: \"foldplan.step/1\" is not a foldplan plan (expected "
+            "\"foldplan.plan/3\")");
+  EXPECT_EQ(schema_error("foldplan.plan/x"),
+            "plan.schema: \"foldplan.plan/x\" has no valid version number");
+  EXPECT_EQ(schema_error("foldplan.plan/"),
+            "plan.schema: \"foldplan.plan/\" has no valid version number");
+}
+
+} // namespace
+} // namespace foldplan
