@@ -1,0 +1,793 @@
+#include "simulator/lowering.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/errors.hpp"
+#include "core/units.hpp"
+#include "costmodel/memory_model.hpp"
+#include "models/vocab_padding.hpp"
+#include "parallel/layer_placement.hpp"
+#include "parallel/rank_generator.hpp"
+#include "parallel/rank_groups.hpp"
+
+namespace foldplan {
+namespace {
+
+using units::kBf16Bytes;
+using units::kFp32Bytes;
+using units::kInt64Bytes;
+
+// Distributed-optimizer Adam step per parameter of the local shard (costmodel/step_estimate.cpp):
+// fp32 gradient read twice (4 + 4), master weight read and written (8), both moments (16), bf16
+// weight written (2).
+constexpr double kOptimizerBytesPerParameter = 34.0;
+
+using Deps = std::vector<int>;
+
+double as_double(std::int64_t value) {
+  return static_cast<double>(value);
+}
+
+// Family ids; -1 where every group of the family has one rank (nothing to communicate).
+struct Families {
+  int tp = -1, cp = -1, dp_cp = -1, pp = -1, ep = -1, etp = -1, etp_ep = -1, edp = -1;
+};
+
+Families add_families(const ParallelConfig& config, std::vector<CommGroup>& groups) {
+  const RankLayout attention = attention_rank_layout(config);
+  const RankLayout moe = moe_rank_layout(config);
+  auto add = [&](const char* name, const RankLayout& layout, std::vector<std::string> varying) {
+    std::vector<RankGroup> members = generate_rank_groups(layout, varying);
+    if (members.front().size() <= 1)
+      return -1;
+    const int id = static_cast<int>(groups.size());
+    groups.push_back({.id = id, .name = name, .members = std::move(members)});
+    return id;
+  };
+  Families families;
+  families.tp = add("tp", attention, {"tp"});
+  families.cp = add("cp", attention, {"cp"});
+  families.dp_cp = add("dp-cp", attention, {"dp", "cp"});
+  families.pp = add("pp", attention, {"pp"});
+  families.ep = add("ep", moe, {"ep"});
+  families.etp = add("etp", moe, {"etp"});
+  families.etp_ep = add("etp-ep", moe, {"etp", "ep"});
+  families.edp = add("edp", moe, {"edp"});
+  return families;
+}
+
+// The shape arithmetic of costmodel/layer_costs.cpp, once per plan (balanced routing).
+struct LayerShapes {
+  std::int64_t h = 0;
+  std::int64_t rows = 0;           // b·s/CP: rows of the attention and MLP GEMMs
+  std::int64_t sequence_shard = 0; // b·s/(TP·CP): tokens between SP regions
+  double shard_bytes = 0;          // sequence_shard · h, bf16
+  double gathered_bytes = 0;       // rows · h, bf16: what TP all-gathers and reduce-scatters
+  GemmDtype linear_dtype = GemmDtype::bf16;
+  std::int64_t gated = 1;
+
+  // Attention.
+  AttentionOpShape core;      // one rank's block (CP p2p) or the a2a CP whole-sequence shape
+  std::int64_t qkv_n = 0;     // fused QKV output width (no MLA)
+  std::int64_t output_k = 0;  // inner size of the output projection
+  double cp_kv_bytes = 0;     // K and V of one CP rank (ring)
+  double cp_qkv_bytes = 0;    // a2a CP: Q, K, V of the sequence shard
+  double cp_output_bytes = 0; // a2a CP: the attention output
+  bool cp_all_to_all = false;
+
+  // Routed experts.
+  std::int64_t experts = 0, local_experts = 0, expert_ffn_local = 0, rows_per_local_expert = 0;
+  double rows_sent = 0, rows_computed = 0;
+  double router_bytes = 0, permute_bytes = 0, token_bytes = 0;
+};
+
+LayerShapes layer_shapes(const Plan& plan) {
+  const ModelSpec& model = plan.model;
+  const ParallelConfig& config = plan.parallel;
+  const TrainingShape& training = plan.training;
+  LayerShapes shapes;
+  shapes.h = model.hidden_size;
+  shapes.rows = training.micro_batch_size * training.seq_length / config.cp;
+  shapes.sequence_shard = shapes.rows / config.tp;
+  shapes.shard_bytes = as_double(shapes.sequence_shard * shapes.h) * kBf16Bytes;
+  shapes.gathered_bytes = as_double(shapes.rows * shapes.h) * kBf16Bytes;
+  shapes.linear_dtype =
+      plan.options.precision == Precision::bf16 ? GemmDtype::bf16 : GemmDtype::fp8;
+  shapes.gated = model.activation == Activation::swiglu ? 2 : 1;
+
+  AttentionOpShape core{.batch = training.micro_batch_size,
+                        .heads = model.num_attention_heads / config.tp,
+                        .kv_heads = std::max<std::int64_t>(1, model.num_query_groups / config.tp),
+                        .seq_q = training.seq_length / config.cp,
+                        .seq_kv = training.seq_length / config.cp,
+                        .qk_head_dim = model.kv_channels,
+                        .v_head_dim = model.kv_channels,
+                        .causal = true};
+  if (model.mla) {
+    core.kv_heads = core.heads;
+    core.qk_head_dim = model.mla->qk_head_dim + model.mla->qk_pos_emb_head_dim;
+    core.v_head_dim = model.mla->v_head_dim;
+    shapes.output_k = core.heads * model.mla->v_head_dim;
+  } else {
+    const std::int64_t q = model.num_attention_heads * model.kv_channels / config.tp;
+    shapes.qkv_n = q + 2 * core.kv_heads * model.kv_channels;
+    shapes.output_k = q;
+  }
+  shapes.cp_all_to_all = config.cp > 1 && plan.options.cp_comm_type == CpCommType::a2a;
+  const double tokens = as_double(training.micro_batch_size * core.seq_q);
+  shapes.cp_kv_bytes =
+      tokens * as_double(core.kv_heads * (core.qk_head_dim + core.v_head_dim)) * kBf16Bytes;
+  shapes.cp_qkv_bytes = tokens *
+                        as_double(core.heads * core.qk_head_dim +
+                                  core.kv_heads * (core.qk_head_dim + core.v_head_dim)) *
+                        kBf16Bytes;
+  shapes.cp_output_bytes = tokens * as_double(core.heads * core.v_head_dim) * kBf16Bytes;
+  if (shapes.cp_all_to_all) {
+    core.heads /= config.cp;
+    core.kv_heads = std::max<std::int64_t>(1, core.kv_heads / config.cp);
+    core.seq_q = training.seq_length;
+    core.seq_kv = training.seq_length;
+  }
+  shapes.core = core;
+
+  if (model.is_moe()) {
+    const MoeSpec& moe = model.moe;
+    shapes.experts = moe.num_experts;
+    shapes.local_experts = moe.num_experts / config.ep;
+    shapes.expert_ffn_local = moe.ffn_hidden_size / config.etp;
+    // Megatron moe_utils.get_capacity: capacity ceil(T·k/E·cf); padding fills every expert to it.
+    const double balanced =
+        as_double(shapes.sequence_shard * moe.router_topk) / as_double(moe.num_experts);
+    double per_expert = balanced;
+    if (plan.options.capacity_factor) {
+      const double capacity = std::ceil(balanced * *plan.options.capacity_factor);
+      per_expert = plan.options.pad_to_capacity ? capacity : std::min(per_expert, capacity);
+    }
+    shapes.rows_sent = balanced * as_double(moe.num_experts);
+    shapes.rows_computed = per_expert * as_double(moe.num_experts) * as_double(config.etp);
+    shapes.rows_per_local_expert = static_cast<std::int64_t>(
+        std::ceil(shapes.rows_computed / as_double(shapes.local_experts)));
+    shapes.token_bytes = as_double(shapes.h) * kBf16Bytes;
+    shapes.permute_bytes = shapes.rows_sent * shapes.token_bytes * 2;
+    shapes.router_bytes = as_double(shapes.sequence_shard * moe.num_experts) * kFp32Bytes * 3;
+  }
+  return shapes;
+}
+
+// Builds the program of one pipeline stage.
+class StageLowering {
+public:
+  StageLowering(const Plan& plan, const Families& families, const LayerShapes& shapes,
+                std::int64_t pp_rank, RankProgram& program)
+      : plan_(plan), model_(plan.model), config_(plan.parallel), families_(families), s_(shapes),
+        pp_rank_(pp_rank), program_(program) {}
+
+  void lower() {
+    const LayerRange layers = layers_of_stage(model_.num_layers, config_.pp, 1, pp_rank_, 0);
+    first_layer_ = layers.first;
+    end_layer_ = layers.end;
+    const std::int64_t micro_batches = num_micro_batches(config_, plan_.training);
+    forward_end_.assign(static_cast<std::size_t>(micro_batches), -1);
+
+    // Megatron schedules.py forward_backward_pipelining_without_interleaving.
+    const std::int64_t warmup = std::min(config_.pp - pp_rank_ - 1, micro_batches);
+    const std::int64_t remaining = micro_batches - warmup;
+    for (std::int64_t mb = 0; mb < warmup; ++mb) {
+      const int input = receive(mb, false);
+      send(mb, false, forward(mb, input));
+    }
+    int next_input = remaining > 0 ? receive(warmup, false) : -1;
+    int last_backward = -1;
+    for (std::int64_t i = 0; i < remaining; ++i) {
+      const std::int64_t forward_mb = warmup + i;
+      const int output = forward(forward_mb, next_input);
+      // send_forward_recv_backward, then send_backward_recv_forward (or send_backward alone).
+      const int gradient = exchange(forward_mb, false, output, i, true);
+      last_backward = backward(i, gradient);
+      if (i == remaining - 1)
+        send(i, true, last_backward);
+      else
+        next_input = exchange(i, true, last_backward, forward_mb + 1, false);
+    }
+    for (std::int64_t mb = remaining; mb < micro_batches; ++mb) {
+      const int gradient = receive(mb, true);
+      last_backward = backward(mb, gradient);
+      send(mb, true, last_backward);
+    }
+    data_parallel_tail(last_backward);
+  }
+
+private:
+  // --- emission -----------------------------------------------------------------------------
+
+  int emit(const std::string& op, OpKind kind, Stream stream, OpShape shape, const Deps& deps,
+           Phase phase) {
+    Deps kept;
+    for (const int dep : deps)
+      if (dep >= 0 && std::find(kept.begin(), kept.end(), dep) == kept.end())
+        kept.push_back(dep);
+    std::string name = scope_ + "." + op;
+    if (phase != Phase::optimizer)
+      name += "." + std::string(pass_name(phase));
+    return append_op(program_, {.name = std::move(name),
+                                .kind = kind,
+                                .stream = stream,
+                                .phase = phase,
+                                .micro_batch = micro_batch_,
+                                .layer = layer_,
+                                .deps = std::move(kept),
+                                .shape = std::move(shape)});
+  }
+
+  std::string_view pass_name(Phase phase) const {
+    switch (phase) {
+    case Phase::forward:
+      return "fwd";
+    case Phase::recompute:
+      return "recompute";
+    case Phase::backward_dgrad:
+      return gemm_pass_ ? "dgrad" : "bwd";
+    case Phase::backward_wgrad:
+      return "wgrad";
+    case Phase::optimizer:
+      return "";
+    case Phase::other:
+      return "other";
+    }
+    return "other";
+  }
+
+  // The phase of non-GEMM ops in the current pass: forward, recompute or backward (dgrad path).
+  Phase pass_phase() const { return backward_ ? Phase::backward_dgrad : forward_phase_; }
+
+  int memory(const std::string& op, double bytes, const Deps& deps) {
+    return emit(op, OpKind::memory_bound, Stream::compute, MemoryBoundShape{.bytes = bytes}, deps,
+                pass_phase());
+  }
+
+  // A collective on `family`; with no family (groups of one rank) nothing is emitted and the
+  // input passes through.
+  int collective(const std::string& op, int family, Stream stream, CollectiveOp kind, double bytes,
+                 const Deps& deps) {
+    if (family < 0)
+      return deps.empty() ? -1 : *std::max_element(deps.begin(), deps.end());
+    return emit(
+        op, OpKind::collective, stream,
+        CollectiveShape{.op = kind, .group_id = family, .bytes = bytes, .send_bytes_per_peer = {}},
+        deps, pass_phase());
+  }
+
+  int gemm(const std::string& op, GemmShape shape, const Deps& deps, Phase phase) {
+    gemm_pass_ = true;
+    const int id = emit(op, OpKind::gemm, Stream::compute, shape, deps, phase);
+    gemm_pass_ = false;
+    return id;
+  }
+
+  // Y[m,n] = X[m,k]·W[k,n]; backward: dgrad dX = dY·Wᵀ [m,n]x[n,k], wgrad dW = Xᵀ·dY [k,m]x[m,n].
+  // The wgrad waits only for dY, so collectives after the dgrad can overlap it.
+  int linear(const std::string& op, std::int64_t m, std::int64_t n, std::int64_t k,
+             const Deps& deps, GemmDtype dtype, std::int64_t groups = 1) {
+    if (m <= 0)
+      return deps.empty() ? -1 : *std::max_element(deps.begin(), deps.end());
+    if (!backward_)
+      return gemm(op, {.m = m, .n = n, .k = k, .groups = groups, .dtype = dtype}, deps,
+                  forward_phase_);
+    const int dgrad = gemm(op, {.m = m, .n = k, .k = n, .groups = groups, .dtype = dtype}, deps,
+                           Phase::backward_dgrad);
+    gemm(op, {.m = k, .n = n, .k = m, .groups = groups, .dtype = dtype}, deps,
+         Phase::backward_wgrad);
+    return dgrad;
+  }
+
+  int attention(const std::string& op, const Deps& deps, Phase phase) {
+    AttentionOpShape shape = s_.core;
+    shape.backward = phase == Phase::backward_dgrad;
+    return emit(op, OpKind::attention, Stream::compute, shape, deps, phase);
+  }
+
+  int tp(const std::string& op, CollectiveOp kind, double bytes, const Deps& deps) {
+    return collective(op, families_.tp, Stream::tp_comm, kind, bytes, deps);
+  }
+
+  // --- attention block (layer_costs attention_block) -----------------------------------------
+
+  // Core attention forward or backward of one rank. p2p CP (TE's load-balanced ring) computes CP
+  // causal blocks of its own size; the ring's CP−1 K/V steps are lowered as one all-gather of
+  // K and V over CP (and, backward, a reduce-scatter of their gradients) that the first,
+  // local block overlaps. a2a CP swaps sequence for heads with an all-to-all each way.
+  int core_attention(int input) {
+    const int cp = families_.cp;
+    const Phase phase = pass_phase();
+    const bool recompute = backward_ && plan_.options.recompute == Recompute::selective;
+    if (s_.cp_all_to_all) {
+      const double in_bytes = backward_ ? s_.cp_output_bytes : s_.cp_qkv_bytes;
+      const double out_bytes = backward_ ? s_.cp_qkv_bytes : s_.cp_output_bytes;
+      const int gathered = collective("attn.cp_a2a_in", cp, Stream::cp_comm,
+                                      CollectiveOp::all_to_all, in_bytes, {input});
+      int deps = gathered;
+      if (recompute)
+        deps = attention("attn.core", {gathered}, Phase::recompute);
+      const int core = attention("attn.core", {deps}, phase);
+      return collective("attn.cp_a2a_out", cp, Stream::cp_comm, CollectiveOp::all_to_all, out_bytes,
+                        {core});
+    }
+    const int ring = collective("attn.cp_kv", cp, Stream::cp_comm, CollectiveOp::all_gather,
+                                s_.cp_kv_bytes * as_double(config_.cp), {input});
+    int previous = input;
+    for (std::int64_t block = 0; block < config_.cp; ++block) {
+      const Deps deps = block == 0 ? Deps{previous} : Deps{previous, ring};
+      if (recompute)
+        previous = attention("attn.core", deps, Phase::recompute);
+      previous = attention("attn.core", {previous, block == 0 ? -1 : ring}, phase);
+    }
+    if (backward_)
+      previous = collective("attn.cp_dkv", cp, Stream::cp_comm, CollectiveOp::reduce_scatter,
+                            s_.cp_kv_bytes * as_double(config_.cp), {previous});
+    return previous;
+  }
+
+  int attention_block(int input) {
+    const std::int64_t rows = s_.rows;
+    const std::int64_t h = s_.h;
+    const GemmDtype dtype = s_.linear_dtype;
+    if (!backward_) {
+      const int norm = memory("attn.norm", s_.shard_bytes * 2, {input});
+      const int x = tp("attn.tp_ag", CollectiveOp::all_gather, s_.gathered_bytes, {norm});
+      int qkv = -1;
+      if (model_.mla) {
+        const MlaSpec& mla = *model_.mla;
+        const std::int64_t heads = model_.num_attention_heads / config_.tp;
+        const std::int64_t qk = mla.qk_head_dim + mla.qk_pos_emb_head_dim;
+        int q = -1;
+        if (mla.q_lora_rank > 0) {
+          q = linear("attn.q_down", rows, mla.q_lora_rank, h, {x}, dtype);
+          q = linear("attn.q_up", rows, heads * qk, mla.q_lora_rank, {q}, dtype);
+        } else {
+          q = linear("attn.q", rows, heads * qk, h, {x}, dtype);
+        }
+        int kv =
+            linear("attn.kv_down", rows, mla.kv_lora_rank + mla.qk_pos_emb_head_dim, h, {x}, dtype);
+        kv = linear("attn.kv_up", rows, heads * (mla.qk_head_dim + mla.v_head_dim),
+                    mla.kv_lora_rank, {kv}, dtype);
+        qkv = std::max(q, kv);
+      } else {
+        qkv = linear("attn.qkv", rows, s_.qkv_n, h, {x}, dtype);
+      }
+      const int core = core_attention(qkv);
+      const int proj = linear("attn.proj", rows, h, s_.output_k, {core}, dtype);
+      const int rs = tp("attn.tp_rs", CollectiveOp::reduce_scatter, s_.gathered_bytes, {proj});
+      return memory("attn.residual", s_.shard_bytes * 3, {rs, input});
+    }
+    const int residual = memory("attn.residual", s_.shard_bytes * 2, {input});
+    const int gathered = tp("attn.tp_rs", CollectiveOp::all_gather, s_.gathered_bytes, {residual});
+    const int proj = linear("attn.proj", rows, h, s_.output_k, {gathered}, dtype);
+    const int core = core_attention(proj);
+    Deps qkv;
+    if (model_.mla) {
+      const MlaSpec& mla = *model_.mla;
+      const std::int64_t heads = model_.num_attention_heads / config_.tp;
+      const std::int64_t qk = mla.qk_head_dim + mla.qk_pos_emb_head_dim;
+      const int kv_up = linear("attn.kv_up", rows, heads * (mla.qk_head_dim + mla.v_head_dim),
+                               mla.kv_lora_rank, {core}, dtype);
+      qkv.push_back(linear("attn.kv_down", rows, mla.kv_lora_rank + mla.qk_pos_emb_head_dim, h,
+                           {kv_up}, dtype));
+      if (mla.q_lora_rank > 0) {
+        const int q_up = linear("attn.q_up", rows, heads * qk, mla.q_lora_rank, {core}, dtype);
+        qkv.push_back(linear("attn.q_down", rows, mla.q_lora_rank, h, {q_up}, dtype));
+      } else {
+        qkv.push_back(linear("attn.q", rows, heads * qk, h, {core}, dtype));
+      }
+    } else {
+      qkv.push_back(linear("attn.qkv", rows, s_.qkv_n, h, {core}, dtype));
+    }
+    const int rs = tp("attn.tp_ag", CollectiveOp::reduce_scatter, s_.gathered_bytes, qkv);
+    return memory("attn.norm", s_.shard_bytes * 3, {rs});
+  }
+
+  // --- MLPs (layer_costs tensor_parallel_mlp and routed_experts) -----------------------------
+
+  // The dense MLP or the shared experts. Like layer_costs, no norm or residual kernel of its own.
+  int tensor_parallel_mlp(const std::string& name, std::int64_t ffn, int input) {
+    const std::int64_t rows = s_.rows;
+    const std::int64_t ffn_local = ffn / config_.tp;
+    const double activation_bytes = as_double(rows * (s_.gated + 1) * ffn_local) * kBf16Bytes;
+    const double tp_bytes = as_double(rows * s_.h) * kBf16Bytes;
+    const GemmDtype dtype = s_.linear_dtype;
+    if (!backward_) {
+      const int x = tp(name + ".tp_ag", CollectiveOp::all_gather, tp_bytes, {input});
+      const int fc1 = linear(name + ".fc1", rows, s_.gated * ffn_local, s_.h, {x}, dtype);
+      const int act = memory(name + ".act", activation_bytes, {fc1});
+      const int fc2 = linear(name + ".fc2", rows, s_.h, ffn_local, {act}, dtype);
+      return tp(name + ".tp_rs", CollectiveOp::reduce_scatter, tp_bytes, {fc2});
+    }
+    const int x = tp(name + ".tp_rs", CollectiveOp::all_gather, tp_bytes, {input});
+    const int fc2 = linear(name + ".fc2", rows, s_.h, ffn_local, {x}, dtype);
+    const int act = memory(name + ".act", activation_bytes * 1.5, {fc2});
+    const int fc1 = linear(name + ".fc1", rows, s_.gated * ffn_local, s_.h, {act}, dtype);
+    return tp(name + ".tp_ag", CollectiveOp::reduce_scatter, tp_bytes, {fc1});
+  }
+
+  int router(int input) {
+    if (!backward_) {
+      const int logits = gemm("moe.router", {.m = s_.sequence_shard, .n = s_.experts, .k = s_.h},
+                              {input}, forward_phase_);
+      return memory("moe.topk", s_.router_bytes, {logits});
+    }
+    const int topk = memory("moe.topk", s_.router_bytes, {input});
+    return linear("moe.router", s_.sequence_shard, s_.experts, s_.h, {topk}, GemmDtype::bf16);
+  }
+
+  // The experts between dispatch and combine: ETP all-gather, sort by local expert, grouped fc1,
+  // activation, grouped fc2, sort back, ETP reduce-scatter (backward: the same in reverse).
+  int experts(int input) {
+    const bool alltoall = plan_.options.dispatcher == Dispatcher::alltoall;
+    const bool sort = alltoall && s_.local_experts > 1 && config_.ep > 1;
+    const int etp = alltoall ? families_.etp : -1;
+    const double gathered = s_.rows_computed * s_.token_bytes;
+    const double sort_bytes = s_.rows_computed * s_.token_bytes * 2;
+    const double activation_bytes =
+        s_.rows_computed * as_double((s_.gated + 1) * s_.expert_ffn_local) * kBf16Bytes;
+    const std::int64_t m = s_.rows_per_local_expert;
+    const std::int64_t groups = s_.local_experts;
+    const GemmDtype dtype = s_.linear_dtype;
+    // Backward: the gradient of the reduce-scatter is an all-gather and vice versa.
+    int x =
+        collective("moe.etp_ag", etp, Stream::tp_comm, CollectiveOp::all_gather, gathered, {input});
+    if (sort)
+      x = memory("moe.sort", sort_bytes, {x});
+    if (!backward_) {
+      x = linear("moe.fc1", m, s_.gated * s_.expert_ffn_local, s_.h, {x}, dtype, groups);
+      x = memory("moe.act", activation_bytes, {x});
+      x = linear("moe.fc2", m, s_.h, s_.expert_ffn_local, {x}, dtype, groups);
+    } else {
+      x = linear("moe.fc2", m, s_.h, s_.expert_ffn_local, {x}, dtype, groups);
+      x = memory("moe.act", activation_bytes * 1.5, {x});
+      x = linear("moe.fc1", m, s_.gated * s_.expert_ffn_local, s_.h, {x}, dtype, groups);
+    }
+    if (sort)
+      x = memory("moe.unsort", sort_bytes, {x});
+    return collective("moe.etp_rs", etp, Stream::tp_comm, CollectiveOp::reduce_scatter, gathered,
+                      {x});
+  }
+
+  int routed_experts_forward(int input) {
+    const int norm = memory("moe.norm", s_.shard_bytes * 2, {input});
+    const int shared =
+        model_.moe.shared_expert_intermediate_size > 0
+            ? tensor_parallel_mlp("shared_expert", model_.moe.shared_expert_intermediate_size, norm)
+            : -1;
+    const int topk = router(norm);
+    const int ep = families_.ep;
+    const double rows_bytes = s_.rows_sent * s_.token_bytes;
+    int x = -1;
+    int probs = topk;
+    if (plan_.options.dispatcher == Dispatcher::alltoall) {
+      const int permute = memory("moe.permute", s_.permute_bytes, {norm, topk});
+      const int counts =
+          collective("moe.counts_ag", families_.etp_ep, Stream::ep_comm, CollectiveOp::all_gather,
+                     as_double(config_.etp * config_.ep * s_.experts) * kInt64Bytes, {topk});
+      x = collective("moe.dispatch", ep, Stream::ep_comm, CollectiveOp::all_to_all, rows_bytes,
+                     {permute, counts});
+      probs = collective("moe.dispatch_probs", ep, Stream::ep_comm, CollectiveOp::all_to_all,
+                         s_.rows_sent * kFp32Bytes, {topk, counts});
+      x = experts(x);
+      x = collective("moe.combine", ep, Stream::ep_comm, CollectiveOp::all_to_all, rows_bytes, {x});
+    } else {
+      const double group = as_double(config_.etp * config_.ep);
+      x = collective("moe.gather", families_.etp_ep, Stream::ep_comm, CollectiveOp::all_gather,
+                     group * as_double(s_.sequence_shard) *
+                         (s_.token_bytes + as_double(s_.experts) * kBf16Bytes),
+                     {norm, topk});
+      x = memory("moe.permute", s_.permute_bytes, {x});
+      x = experts(x);
+    }
+    x = memory("moe.unpermute", s_.permute_bytes, {x, probs});
+    x = memory("moe.unpermute_add", s_.permute_bytes, {x});
+    if (plan_.options.dispatcher == Dispatcher::allgather) {
+      const double group = as_double(config_.etp * config_.ep);
+      x = collective("moe.scatter", families_.etp_ep, Stream::ep_comm, CollectiveOp::reduce_scatter,
+                     group * as_double(s_.sequence_shard) * s_.token_bytes, {x});
+    }
+    return memory("moe.residual", s_.shard_bytes * 3, {x, shared, input});
+  }
+
+  int routed_experts_backward(int input) {
+    const int residual = memory("moe.residual", s_.shard_bytes * 2, {input});
+    const int shared =
+        model_.moe.shared_expert_intermediate_size > 0
+            ? tensor_parallel_mlp("shared_expert", model_.moe.shared_expert_intermediate_size,
+                                  residual)
+            : -1;
+    const int ep = families_.ep;
+    const double rows_bytes = s_.rows_sent * s_.token_bytes;
+    const bool alltoall = plan_.options.dispatcher == Dispatcher::alltoall;
+    const double group = as_double(config_.etp * config_.ep);
+    int x = residual;
+    if (!alltoall)
+      x = collective("moe.scatter", families_.etp_ep, Stream::ep_comm, CollectiveOp::all_gather,
+                     group * as_double(s_.sequence_shard) *
+                         (s_.token_bytes + as_double(s_.experts) * kBf16Bytes),
+                     {x});
+    x = memory("moe.unpermute_add", s_.permute_bytes, {x});
+    x = memory("moe.unpermute", s_.permute_bytes, {x});
+    const int probs_grad = memory("moe.probs_grad", s_.permute_bytes, {x});
+    int probs = probs_grad;
+    if (alltoall) {
+      x = collective("moe.combine", ep, Stream::ep_comm, CollectiveOp::all_to_all, rows_bytes, {x});
+      x = experts(x);
+      x = collective("moe.dispatch", ep, Stream::ep_comm, CollectiveOp::all_to_all, rows_bytes,
+                     {x});
+      probs = collective("moe.dispatch_probs", ep, Stream::ep_comm, CollectiveOp::all_to_all,
+                         s_.rows_sent * kFp32Bytes, {probs_grad});
+      x = memory("moe.permute", s_.permute_bytes, {x});
+    } else {
+      x = experts(x);
+      x = memory("moe.permute", s_.permute_bytes, {x});
+      x = collective("moe.gather", families_.etp_ep, Stream::ep_comm, CollectiveOp::reduce_scatter,
+                     group * as_double(s_.sequence_shard) * s_.token_bytes, {x});
+    }
+    const int router_grad = router(probs);
+    return memory("moe.norm", s_.shard_bytes * 3, {x, router_grad, shared});
+  }
+
+  // --- layers, embedding, output ------------------------------------------------------------
+
+  int layer_pass(bool moe, int input) {
+    if (!backward_) {
+      const int x = attention_block(input);
+      return moe ? routed_experts_forward(x)
+                 : tensor_parallel_mlp("mlp", model_.ffn_hidden_size, x);
+    }
+    const int x = moe ? routed_experts_backward(input)
+                      : tensor_parallel_mlp("mlp", model_.ffn_hidden_size, input);
+    return attention_block(x);
+  }
+
+  // One decoder layer; full recompute reruns its forward when its backward begins.
+  int decoder_layer(std::int64_t layer_index, bool moe, int input) {
+    layer_ = static_cast<int>(layer_index);
+    scope_ = "layer" + std::to_string(layer_index);
+    int start = input;
+    if (backward_ && plan_.options.recompute == Recompute::full) {
+      backward_ = false;
+      forward_phase_ = Phase::recompute;
+      start = std::max(input, layer_pass(moe, input));
+      forward_phase_ = Phase::forward;
+      backward_ = true;
+    }
+    const int output = layer_pass(moe, start);
+    layer_ = -1;
+    return output;
+  }
+
+  // VocabParallelEmbedding: a lookup, then a reduce-scatter over TP into the sequence shard.
+  int embedding(int input) {
+    scope_ = "embedding";
+    const double bytes = s_.gathered_bytes;
+    if (!backward_) {
+      const int lookup = memory("lookup", bytes * 2, {input});
+      return tp("tp_rs", CollectiveOp::reduce_scatter, bytes, {lookup});
+    }
+    const int gathered = tp("tp_rs", CollectiveOp::all_gather, bytes, {input});
+    return memory("lookup", bytes * 2, {gathered});
+  }
+
+  // Final norm, SP all-gather, logits (bf16), vocab-parallel cross entropy.
+  int output_layer(const std::string& scope, int input) {
+    scope_ = scope;
+    const std::int64_t vocab_local = padded_vocab_size(model_.vocab_size, config_.tp) / config_.tp;
+    const double logits_bytes = as_double(s_.rows * vocab_local) * kFp32Bytes;
+    if (!backward_) {
+      const int norm = memory("norm", s_.shard_bytes * 2, {input});
+      const int x = tp("tp_ag", CollectiveOp::all_gather, s_.gathered_bytes, {norm});
+      const int logits =
+          gemm("logits", {.m = s_.rows, .n = vocab_local, .k = s_.h}, {x}, forward_phase_);
+      return memory("loss", logits_bytes * 3, {logits});
+    }
+    const int loss = memory("loss", logits_bytes * 2, {input});
+    const int logits = linear("logits", s_.rows, vocab_local, s_.h, {loss}, GemmDtype::bf16);
+    const int rs = tp("tp_ag", CollectiveOp::reduce_scatter, s_.gathered_bytes, {logits});
+    return memory("norm", s_.shard_bytes * 3, {rs});
+  }
+
+  bool first_stage() const { return pp_rank_ == 0; }
+  bool last_stage() const { return pp_rank_ == config_.pp - 1; }
+
+  int forward(std::int64_t mb, int input) {
+    micro_batch_ = static_cast<int>(mb);
+    backward_ = false;
+    int x = input;
+    if (first_stage())
+      x = embedding(x);
+    for (std::int64_t layer = first_layer_; layer < end_layer_; ++layer)
+      x = decoder_layer(layer, model_.is_moe_layer(layer), x);
+    if (last_stage()) {
+      const int hidden = x;
+      x = output_layer("output", hidden);
+      // Multi-token prediction heads (costmodel: one decoder layer and one output layer each).
+      for (std::int64_t mtp = 0; mtp < model_.mtp_num_layers; ++mtp) {
+        const int layer =
+            decoder_layer(model_.num_layers + mtp, model_.is_moe_layer(model_.num_layers - 1), x);
+        x = output_layer("mtp" + std::to_string(mtp) + ".output", layer);
+      }
+    }
+    forward_end_[static_cast<std::size_t>(mb)] = x;
+    return x;
+  }
+
+  int backward(std::int64_t mb, int gradient) {
+    micro_batch_ = static_cast<int>(mb);
+    backward_ = true;
+    int x = std::max(gradient, forward_end_[static_cast<std::size_t>(mb)]);
+    if (last_stage()) {
+      for (std::int64_t mtp = model_.mtp_num_layers - 1; mtp >= 0; --mtp) {
+        x = output_layer("mtp" + std::to_string(mtp) + ".output", x);
+        x = decoder_layer(model_.num_layers + mtp, model_.is_moe_layer(model_.num_layers - 1), x);
+      }
+      x = output_layer("output", x);
+    }
+    for (std::int64_t layer = end_layer_ - 1; layer >= first_layer_; --layer)
+      x = decoder_layer(layer, model_.is_moe_layer(layer), x);
+    if (first_stage())
+      x = embedding(x);
+    backward_ = false;
+    return x;
+  }
+
+  // --- pipeline transfers -------------------------------------------------------------------
+
+  // Forward activations go to stage r+1, gradients to r−1: Megatron's p2p tensor
+  // [s/CP/(TP with SP), mbs, h] in bf16.
+  int transfer(OpKind kind, std::int64_t mb, bool gradient, int dep) {
+    const bool to_next = (kind == OpKind::send) != gradient;
+    const std::int64_t peer = to_next ? pp_rank_ + 1 : pp_rank_ - 1;
+    if (peer < 0 || peer >= config_.pp)
+      return -1;
+    micro_batch_ = static_cast<int>(mb);
+    layer_ = -1;
+    scope_ = "pp";
+    const std::string op =
+        std::string(kind == OpKind::send ? "send" : "recv") + (gradient ? "_backward" : "_forward");
+    return emit(op, kind, Stream::pp_comm,
+                PeerTransfer{.group_id = families_.pp,
+                             .peer_index = peer,
+                             .bytes = s_.shard_bytes,
+                             .tag = pipeline_tag(mb, gradient)},
+                {dep}, gradient ? Phase::backward_dgrad : Phase::forward);
+  }
+  // A gradient's backward also needs the micro-batch's saved forward; the recv carries that dep.
+  int receive(std::int64_t mb, bool gradient) {
+    return transfer(OpKind::recv, mb, gradient,
+                    gradient ? forward_end_[static_cast<std::size_t>(mb)] : -1);
+  }
+  void send(std::int64_t mb, bool gradient, int dep) { transfer(OpKind::send, mb, gradient, dep); }
+
+  // A send and a receive Megatron posts together. In one stream, even stages send first and odd
+  // stages receive first (Megatron p2p_communication._p2p_ops), so neighbours never both wait.
+  int exchange(std::int64_t send_mb, bool send_gradient, int dep, std::int64_t recv_mb,
+               bool recv_gradient) {
+    if (pp_rank_ % 2 == 0) {
+      send(send_mb, send_gradient, dep);
+      return receive(recv_mb, recv_gradient);
+    }
+    const int received = receive(recv_mb, recv_gradient);
+    send(send_mb, send_gradient, dep);
+    return received;
+  }
+
+  // --- data parallelism and the optimizer ---------------------------------------------------
+
+  // Gradient reduce-scatter (fp32) and parameter all-gather (bf16) in Megatron DDP buckets:
+  // dense parameters over DP·CP, routed experts over EDP.
+  std::vector<int> buckets(const std::string& op, int family, CollectiveOp kind, double parameters,
+                           double bytes_per_parameter, std::int64_t data_parallel_size,
+                           const Deps& deps) {
+    std::vector<int> ids;
+    if (family < 0 || parameters <= 0)
+      return ids;
+    const double bucket = data_parallel_bucket_parameters(data_parallel_size);
+    double left = parameters;
+    for (int index = 0; left > 0; ++index) {
+      const double size = std::min(bucket, left);
+      ids.push_back(collective(op + std::to_string(index), family, Stream::dp_comm, kind,
+                               size * bytes_per_parameter, deps));
+      left -= size;
+    }
+    return ids;
+  }
+
+  void data_parallel_tail(int last_backward) {
+    micro_batch_ = -1;
+    layer_ = -1;
+    backward_ = false;
+    forward_phase_ = Phase::optimizer;
+    scope_ = "optimizer";
+    const MemoryBreakdown memory_held =
+        memory_per_gpu(model_, config_, plan_.training, plan_.options, pp_rank_);
+    const std::int64_t dense_dp = config_.dp * config_.cp;
+    Deps reduced = {last_backward};
+    for (const int id :
+         buckets("grad_rs_dense", families_.dp_cp, CollectiveOp::reduce_scatter,
+                 memory_held.dense_parameters, kFp32Bytes, dense_dp, {last_backward}))
+      reduced.push_back(id);
+    for (const int id :
+         buckets("grad_rs_expert", families_.edp, CollectiveOp::reduce_scatter,
+                 memory_held.expert_parameters, kFp32Bytes, config_.edp, {last_backward}))
+      reduced.push_back(id);
+    const double shard = memory_held.dense_parameters / as_double(dense_dp) +
+                         memory_held.expert_parameters / as_double(config_.edp);
+    const int step = memory("adam", shard * kOptimizerBytesPerParameter, reduced);
+    buckets("param_ag_dense", families_.dp_cp, CollectiveOp::all_gather,
+            memory_held.dense_parameters, kBf16Bytes, dense_dp, {step});
+    buckets("param_ag_expert", families_.edp, CollectiveOp::all_gather,
+            memory_held.expert_parameters, kBf16Bytes, config_.edp, {step});
+    forward_phase_ = Phase::forward;
+  }
+
+  const Plan& plan_;
+  const ModelSpec& model_;
+  const ParallelConfig& config_;
+  const Families& families_;
+  const LayerShapes& s_;
+  const std::int64_t pp_rank_;
+  RankProgram& program_;
+
+  std::int64_t first_layer_ = 0, end_layer_ = 0;
+  std::vector<int> forward_end_;
+  // What the ops being emitted belong to.
+  int micro_batch_ = -1;
+  int layer_ = -1;
+  std::string scope_;
+  bool backward_ = false;
+  bool gemm_pass_ = false;
+  Phase forward_phase_ = Phase::forward; // forward, recompute (full recompute) or optimizer
+};
+
+} // namespace
+
+double data_parallel_bucket_parameters(std::int64_t data_parallel_size) {
+  return std::max(40e6, 1e6 * as_double(data_parallel_size));
+}
+
+int pipeline_tag(std::int64_t micro_batch, bool backward) {
+  return static_cast<int>(2 * micro_batch + (backward ? 1 : 0));
+}
+
+StepProgram lower_plan(const Plan& plan) {
+  const ParallelConfig& config = plan.parallel;
+  if (config.vpp > 1)
+    throw InputError("parallel.vpp",
+                     std::to_string(config.vpp) +
+                         ": the interleaved 1F1B schedule is not lowered yet (use vpp 1)");
+  StepProgram program;
+  program.world_size = config.world_size();
+  const Families families = add_families(config, program.groups);
+  const LayerShapes shapes = layer_shapes(plan);
+
+  // pp is the slowest dimension of both layouts: stage r holds one contiguous block of ranks.
+  const std::int64_t stage_ranks = program.world_size / config.pp;
+  program.programs.resize(static_cast<std::size_t>(config.pp));
+  for (std::int64_t stage = 0; stage < config.pp; ++stage) {
+    RankProgram& rank_program = program.programs[static_cast<std::size_t>(stage)];
+    rank_program.ranks.reserve(static_cast<std::size_t>(stage_ranks));
+    for (std::int64_t rank = stage * stage_ranks; rank < (stage + 1) * stage_ranks; ++rank)
+      rank_program.ranks.push_back(rank);
+    StageLowering(plan, families, shapes, stage, rank_program).lower();
+  }
+
+  program.metadata = {{"model", plan.model.name},
+                      {"gpus", plan.gpus},
+                      {"parallel", parallel_to_json(config)},
+                      {"training", training_to_json(plan.training)},
+                      {"micro_batches", num_micro_batches(config, plan.training)},
+                      {"schedule", config.pp > 1 ? "1f1b" : "no_pipelining"},
+                      {"data_parallel_buckets", "megatron ddp: max(40M, 1M*dp) parameters"}};
+  return program;
+}
+
+} // namespace foldplan
