@@ -15,5 +15,6 @@ void add_models_command(CLI::App& app, CommandAction& chosen);
 void add_clusters_command(CLI::App& app, CommandAction& chosen);
 void add_groups_command(CLI::App& app, CommandAction& chosen);
 void add_estimate_command(CLI::App& app, CommandAction& chosen);
+void add_simulate_command(CLI::App& app, CommandAction& chosen);
 
 } // namespace foldplan::cli

@@ -24,6 +24,7 @@ Everyday commands:
   foldplan clusters                   the cluster presets
   foldplan estimate --model mixtral-8x22b --gpus 128 --tp 2 --pp 8 --ep 8 --etp 1
                                       step time, MFU and memory of one configuration
+  foldplan simulate plan.json           one step of a plan file, op by op, on every rank
   foldplan groups --gpus 128 --tp 2 --pp 8 --ep 8 --etp 1 --rank 0
                                       Megatron's rank groups for a configuration
 Run 'foldplan COMMAND --help' for a command's flags.
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   foldplan::cli::add_clusters_command(app, chosen);
   foldplan::cli::add_groups_command(app, chosen);
   foldplan::cli::add_estimate_command(app, chosen);
+  foldplan::cli::add_simulate_command(app, chosen);
 
   try {
     app.parse(argc, argv);

@@ -142,6 +142,25 @@ TEST(FoldplanCommand, EstimateRejectsBadInputWithOneLine) {
                      "/nonexistent-dir/plan.json: cannot write output: No such file or directory");
 }
 
+TEST(FoldplanCommand, SimulateAgreesWithTheEstimateOnThePaperPlan) {
+  const std::string path = testing::TempDir() + "foldplan_simulate_plan.json";
+  ASSERT_EQ(run_foldplan(std::string(kPaperPlan) + " --json -o " + path).exit_code, 0);
+  const CommandResult result = run_foldplan("simulate " + path + " --json");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const nlohmann::json json = nlohmann::json::parse(result.output);
+  for (const char* key :
+       {"step_time_s", "mfu", "bubble_fraction", "dropped_token_fraction", "peak_memory_bytes"}) {
+    EXPECT_TRUE(json.contains(key)) << key;
+  }
+  const double simulated = json["step_time_s"].get<double>();
+  EXPECT_NEAR(json["analytic_step_time_s"].get<double>() / simulated, 1.0, 0.10);
+  EXPECT_EQ(json["dropped_token_fraction"].get<double>(), 0.0); // balanced routing, cf 1
+  expect_input_error("simulate " + path + " --routing zipf:-1",
+                     "--routing: \"zipf:-1\": \"-1\" is not a positive number");
+  expect_input_error("simulate /nonexistent/plan.json",
+                     "/nonexistent/plan.json: cannot open file: No such file or directory");
+}
+
 TEST(FoldplanCommand, NoArgumentsShowsTheGuide) {
   const CommandResult result = run_foldplan("");
   EXPECT_EQ(result.exit_code, 0);
