@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -159,6 +160,35 @@ TEST(FoldplanCommand, SimulateAgreesWithTheEstimateOnThePaperPlan) {
                      "--routing: \"zipf:-1\": \"-1\" is not a positive number");
   expect_input_error("simulate /nonexistent/plan.json",
                      "/nonexistent/plan.json: cannot open file: No such file or directory");
+}
+
+TEST(FoldplanCommand, TraceWritesAChromeTraceOfEveryStage) {
+  const std::string plan = testing::TempDir() + "foldplan_trace_plan.json";
+  const std::string trace = testing::TempDir() + "foldplan_trace.json";
+  ASSERT_EQ(run_foldplan("estimate --model mixtral-8x7b --gpus 16 --tp 2 --pp 2 --ep 4 --etp 1 "
+                         "--gbs 16 -o " +
+                         plan)
+                .exit_code,
+            0);
+  const CommandResult result = run_foldplan("trace " + plan + " -o " + trace);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  std::FILE* file = std::fopen(trace.c_str(), "r");
+  ASSERT_NE(file, nullptr);
+  const nlohmann::json json = nlohmann::json::parse(file);
+  std::fclose(file);
+  std::set<std::int64_t> processes;
+  int complete_events = 0;
+  for (const nlohmann::json& event : json["traceEvents"]) {
+    processes.insert(event["pid"].get<std::int64_t>());
+    if (event["ph"] == "X") {
+      ++complete_events;
+      EXPECT_GE(event["dur"].get<double>(), 0.0);
+    }
+  }
+  EXPECT_EQ(processes, (std::set<std::int64_t>{0, 8})); // the first rank of each stage
+  EXPECT_GT(complete_events, 1000);
+  expect_input_error("trace " + plan + " -o " + trace + " --ranks 16",
+                     "--ranks: 16 is not a rank of the plan's 16 GPUs");
 }
 
 TEST(FoldplanCommand, NoArgumentsShowsTheGuide) {

@@ -1,0 +1,23 @@
+// Chrome trace export of a simulated step: one process per rank, one thread per stream, one
+// complete ("X") event per op, in the Trace Event Format that Perfetto and chrome://tracing open.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/step_program.hpp"
+#include "simulator/event_simulation.hpp"
+
+namespace foldplan {
+
+// `result` must carry a timeline (SimulationOptions::record_timeline). Only `ranks` are written:
+// a whole cluster is millions of events, so callers pick, e.g., the first rank of every stage.
+nlohmann::json chrome_trace(const StepProgram& program, const SimulationResult& result,
+                            const std::vector<std::int64_t>& ranks);
+
+// The first rank of every program (one per pipeline stage for a lowered plan).
+std::vector<std::int64_t> first_rank_of_each_program(const StepProgram& program);
+
+} // namespace foldplan
