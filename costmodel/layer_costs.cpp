@@ -365,6 +365,10 @@ PassCost LayerCostModel::routed_experts() const {
 PassCost LayerCostModel::dense_layer() const {
   PassCost cost = attention_block();
   cost += tensor_parallel_mlp(model_.ffn_hidden_size);
+  // The pre-MLP norm and the residual add around the MLP (the MoE path counts its own).
+  const double shard_bytes = as_double(sequence_shard_ * model_.hidden_size) * kBf16Bytes;
+  cost.forward.memory_bound_s += memory_s(shard_bytes * 2) + memory_s(shard_bytes * 3);
+  cost.backward.memory_bound_s += memory_s(shard_bytes * 3) + memory_s(shard_bytes * 2);
   if (options_.recompute == Recompute::full)
     cost.backward += cost.forward;
   return cost;

@@ -391,7 +391,7 @@ private:
 
   // --- MLPs (layer_costs tensor_parallel_mlp and routed_experts) -----------------------------
 
-  // The dense MLP or the shared experts. Like layer_costs, no norm or residual kernel of its own.
+  // The dense MLP or the shared experts, without norm or residual (their callers add those).
   int tensor_parallel_mlp(const std::string& name, std::int64_t ffn, int input) {
     const std::int64_t rows = s_.rows;
     const std::int64_t ffn_local = ffn / config_.tp;
@@ -537,14 +537,24 @@ private:
 
   // --- layers, embedding, output ------------------------------------------------------------
 
+  // The dense MLP with its pre-MLP norm and residual add (the MoE path has its own).
+  int dense_mlp_block(int input) {
+    if (!backward_) {
+      const int norm = memory("mlp.norm", s_.shard_bytes * 2, {input});
+      const int y = tensor_parallel_mlp("mlp", model_.ffn_hidden_size, norm);
+      return memory("mlp.residual", s_.shard_bytes * 3, {y, input});
+    }
+    const int residual = memory("mlp.residual", s_.shard_bytes * 2, {input});
+    const int y = tensor_parallel_mlp("mlp", model_.ffn_hidden_size, residual);
+    return memory("mlp.norm", s_.shard_bytes * 3, {y});
+  }
+
   int layer_pass(bool moe, int input) {
     if (!backward_) {
       const int x = attention_block(input);
-      return moe ? routed_experts_forward(x)
-                 : tensor_parallel_mlp("mlp", model_.ffn_hidden_size, x);
+      return moe ? routed_experts_forward(x) : dense_mlp_block(x);
     }
-    const int x = moe ? routed_experts_backward(input)
-                      : tensor_parallel_mlp("mlp", model_.ffn_hidden_size, input);
+    const int x = moe ? routed_experts_backward(input) : dense_mlp_block(input);
     return attention_block(x);
   }
 

@@ -224,3 +224,29 @@ TEST(StepEstimate, AllToAllContextParallelNeedsHeadsToDivide) {
 
 } // namespace
 } // namespace foldplan
+
+namespace foldplan {
+namespace {
+
+// A dense layer streams its two norms and two residual adds and the MLP activation; the MLP's
+// norm and residual were once missing (the MoE path had them).
+TEST(LayerCosts, DenseLayerCountsBothNormsAndResiduals) {
+  const ModelSpec model = load_model("llama3-70b");
+  const ClusterSpec cluster = load_cluster("dgx-h100");
+  const CostContext context(cluster, 8);
+  const ParallelConfig config = make_parallel_config(8, {.tp = 2}, true);
+  const TrainingShape training{.seq_length = 4096, .global_batch_size = 8, .micro_batch_size = 1};
+  const PlanOptions options;
+  const PlacedGroups groups = place_groups_of_rank_zero(context.cluster(), config);
+  const LayerCostModel layers(context, model, config, training, options, groups);
+  const ComputeCostModel& c = context.compute();
+  const double shard = 2048.0 * 8192 * 2;           // s/TP tokens of h in bf16
+  const double activation = 4096.0 * 3 * 14336 * 2; // fc1 output read, fc2 input written
+  const double expected =
+      2 * (c.memory_bound_time_s(shard * 2) + c.memory_bound_time_s(shard * 3)) +
+      c.memory_bound_time_s(activation);
+  EXPECT_NEAR(layers.dense_layer().forward.memory_bound_s, expected, 1e-12);
+}
+
+} // namespace
+} // namespace foldplan

@@ -268,3 +268,26 @@ TEST(Lowering, LowersAThousandGpuPlanQuickly) {
 
 } // namespace
 } // namespace foldplan
+
+namespace foldplan {
+namespace {
+
+// Every decoder layer has its pre-MLP norm and residual add, forward and backward, as the cost
+// model counts them (a dense layer once lacked them).
+TEST(Lowering, DenseLayersHaveTheirMlpNormAndResidual) {
+  const StepProgram program = lower_plan(make_plan("llama3-70b", 8, {.tp = 2, .pp = 2}, 4));
+  int norms = 0;
+  int residuals = 0;
+  for (const Op& op : program.programs.front().ops) {
+    if (op.name.find(".mlp.norm") != std::string::npos)
+      ++norms;
+    if (op.name.find(".mlp.residual") != std::string::npos)
+      ++residuals;
+  }
+  // 40 layers on the stage, micro-batches 4 / DP 2 = 2, forward and backward.
+  EXPECT_EQ(norms, 40 * 2 * 2);
+  EXPECT_EQ(residuals, 40 * 2 * 2);
+}
+
+} // namespace
+} // namespace foldplan
