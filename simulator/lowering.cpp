@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -158,6 +161,178 @@ LayerShapes layer_shapes(const Plan& plan) {
   return shapes;
 }
 
+// --- the interleaved 1F1B schedule ------------------------------------------------------------
+
+// One pass of one model chunk over one micro-batch.
+struct ChunkPass {
+  std::int64_t micro_batch = 0;
+  std::int64_t chunk = 0;
+  bool backward = false;
+};
+
+// What a stage does in the interleaved schedule, in program order: a recv before the pass that
+// consumes it, the pass, then the send of its result.
+struct StageEvent {
+  enum class Kind { recv, pass, send } kind = Kind::pass;
+  ChunkPass pass;              // the pass computed, or the pass that consumes (recv) or produced
+                               // (send) the tensor
+  std::int64_t peer = -1;      // transfers: the other stage
+  std::int64_t peer_chunk = 0; // transfers: the chunk on the other stage
+};
+
+// Megatron schedules.py forward_backward_pipelining_with_interleaving, default
+// microbatch_group_size_per_vp_stage G = PP: virtual micro-batch k belongs to micro-batch
+// (k / (PP·VPP))·PP + k mod PP and to chunk (k mod PP·VPP) / PP, backward in reverse chunk order.
+// Warm-up 2·(PP−r−1) + (VPP−1)·PP capped at M·VPP, and everything when M == PP (Megatron's
+// all_warmup_microbatches); then one forward and one backward per step; then the cool-down.
+std::vector<ChunkPass> interleaved_order(std::int64_t pp, std::int64_t vpp,
+                                         std::int64_t micro_batches, std::int64_t pp_rank) {
+  const std::int64_t total = micro_batches * vpp;
+  auto pass = [&](std::int64_t k, bool backward) {
+    const std::int64_t in_group = k % (pp * vpp);
+    const std::int64_t chunk = in_group / pp;
+    return ChunkPass{.micro_batch = (k / (pp * vpp)) * pp + in_group % pp,
+                     .chunk = backward ? vpp - 1 - chunk : chunk,
+                     .backward = backward};
+  };
+  const std::int64_t warmup =
+      micro_batches == pp ? total : std::min(2 * (pp - pp_rank - 1) + (vpp - 1) * pp, total);
+  std::vector<ChunkPass> order;
+  order.reserve(static_cast<std::size_t>(2 * total));
+  for (std::int64_t k = 0; k < warmup; ++k)
+    order.push_back(pass(k, false));
+  for (std::int64_t k = 0; k < total - warmup; ++k) {
+    order.push_back(pass(warmup + k, false));
+    order.push_back(pass(k, true));
+  }
+  for (std::int64_t k = total - warmup; k < total; ++k)
+    order.push_back(pass(k, true));
+  return order;
+}
+
+// The stage and chunk that consume the output of `pass` on `stage` (activations of the last chunk
+// and gradients of chunk 0 on stage 0 go nowhere): forward r → r+1, the last stage wraps to
+// chunk v+1 of stage 0; backward the reverse.
+std::optional<std::pair<std::int64_t, std::int64_t>>
+consumer(const ChunkPass& pass, std::int64_t stage, std::int64_t pp, std::int64_t vpp) {
+  if (!pass.backward) {
+    if (stage + 1 < pp)
+      return std::pair{stage + 1, pass.chunk};
+    if (pass.chunk + 1 < vpp)
+      return std::pair{std::int64_t{0}, pass.chunk + 1};
+    return std::nullopt;
+  }
+  if (stage > 0)
+    return std::pair{stage - 1, pass.chunk};
+  if (pass.chunk > 0)
+    return std::pair{pp - 1, pass.chunk - 1};
+  return std::nullopt;
+}
+
+// Orders every stage's passes and pipeline transfers. The passes keep Megatron's order; the
+// transfers are placed where a reference run of that order puts them — forward passes 1 time unit,
+// backward 2, transfers instant (a send completes when its pass ends) — and
+// each stage lists its events by (time, transfers before passes, sender, receiver, tag). Both sides
+// of a transfer share its key and every dependency points to a smaller key, so the programs
+// follow one global order: the in-order pp_comm streams cannot deadlock whatever the real
+// durations, and with durations proportional to the reference ones the simulation reproduces it.
+std::vector<std::vector<StageEvent>> interleaved_events(std::int64_t pp, std::int64_t vpp,
+                                                        std::int64_t micro_batches) {
+  std::vector<std::vector<ChunkPass>> orders;
+  for (std::int64_t stage = 0; stage < pp; ++stage)
+    orders.push_back(interleaved_order(pp, vpp, micro_batches, stage));
+  // End time of each pass: [stage][(micro_batch·vpp + chunk)·2 + backward], −1 before it ran.
+  auto index = [vpp](const ChunkPass& pass) {
+    return static_cast<std::size_t>((pass.micro_batch * vpp + pass.chunk) * 2 + pass.backward);
+  };
+  std::vector<std::vector<std::int64_t>> end(
+      static_cast<std::size_t>(pp),
+      std::vector<std::int64_t>(static_cast<std::size_t>(micro_batches * vpp * 2), -1));
+  std::vector<std::vector<std::int64_t>> start(static_cast<std::size_t>(pp));
+  // The producer (stage, pass) of a pass's input, if it has one.
+  auto producer = [&](const ChunkPass& pass,
+                      std::int64_t stage) -> std::optional<std::pair<std::int64_t, ChunkPass>> {
+    ChunkPass from = pass;
+    if (!pass.backward) {
+      if (stage > 0)
+        return std::pair{stage - 1, from};
+      if (pass.chunk == 0)
+        return std::nullopt;
+      from.chunk -= 1;
+      return std::pair{pp - 1, from};
+    }
+    if (stage + 1 < pp)
+      return std::pair{stage + 1, from};
+    if (pass.chunk + 1 == vpp)
+      return std::nullopt;
+    from.chunk += 1;
+    return std::pair{std::int64_t{0}, from};
+  };
+  std::vector<std::size_t> next(static_cast<std::size_t>(pp), 0);
+  std::vector<std::int64_t> clock(static_cast<std::size_t>(pp), 0);
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (std::int64_t stage = 0; stage < pp; ++stage) {
+      const auto s = static_cast<std::size_t>(stage);
+      for (; next[s] < orders[s].size(); ++next[s]) {
+        const ChunkPass& pass = orders[s][next[s]];
+        std::int64_t ready = clock[s];
+        if (const auto input = producer(pass, stage)) {
+          const std::int64_t produced =
+              end[static_cast<std::size_t>(input->first)][index(input->second)];
+          if (produced < 0)
+            break;
+          ready = std::max(ready, produced);
+        }
+        start[s].push_back(ready);
+        clock[s] = ready + (pass.backward ? 2 : 1);
+        end[s][index(pass)] = clock[s];
+        progress = true;
+      }
+    }
+  }
+  for (std::int64_t stage = 0; stage < pp; ++stage)
+    if (next[static_cast<std::size_t>(stage)] != orders[static_cast<std::size_t>(stage)].size())
+      throw std::logic_error("interleaved schedule: stage " + std::to_string(stage) + " stalls");
+
+  // (time, 0 for transfers / 1 for passes, sender, receiver, tag or position) → event.
+  using Key = std::tuple<std::int64_t, int, std::int64_t, std::int64_t, std::int64_t>;
+  std::vector<std::vector<std::pair<Key, StageEvent>>> keyed(static_cast<std::size_t>(pp));
+  for (std::int64_t stage = 0; stage < pp; ++stage) {
+    const auto s = static_cast<std::size_t>(stage);
+    for (std::size_t position = 0; position < orders[s].size(); ++position) {
+      const ChunkPass& pass = orders[s][position];
+      keyed[s].push_back(
+          {Key{start[s][position], 1, stage, stage, static_cast<std::int64_t>(position)},
+           StageEvent{.kind = StageEvent::Kind::pass, .pass = pass}});
+      const auto to = consumer(pass, stage, pp, vpp);
+      if (!to)
+        continue;
+      const Key key{end[s][index(pass)], 0, stage, to->first,
+                    pipeline_tag(pass.micro_batch, pass.backward, pass.chunk, vpp)};
+      keyed[s].push_back({key, StageEvent{.kind = StageEvent::Kind::send,
+                                          .pass = pass,
+                                          .peer = to->first,
+                                          .peer_chunk = to->second}});
+      keyed[static_cast<std::size_t>(to->first)].push_back(
+          {key, StageEvent{.kind = StageEvent::Kind::recv,
+                           .pass = {.micro_batch = pass.micro_batch,
+                                    .chunk = to->second,
+                                    .backward = pass.backward},
+                           .peer = stage,
+                           .peer_chunk = pass.chunk}});
+    }
+  }
+  std::vector<std::vector<StageEvent>> events(static_cast<std::size_t>(pp));
+  for (std::size_t s = 0; s < keyed.size(); ++s) {
+    std::sort(keyed[s].begin(), keyed[s].end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [key, event] : keyed[s])
+      events[s].push_back(event);
+  }
+  return events;
+}
+
 // Builds the program of one pipeline stage.
 class StageLowering {
 public:
@@ -166,10 +341,45 @@ public:
       : plan_(plan), model_(plan.model), config_(plan.parallel), families_(families), s_(shapes),
         pp_rank_(pp_rank), program_(program) {}
 
+  // Megatron's interleaved schedule: `events` from interleaved_events for this stage.
+  void lower_interleaved(const std::vector<StageEvent>& events) {
+    const std::int64_t micro_batches = num_micro_batches(config_, plan_.training);
+    forward_end_.assign(static_cast<std::size_t>(micro_batches * config_.vpp), -1);
+    // Received tensors and pass results by (micro_batch·vpp + chunk)·2 + backward.
+    std::vector<int> received(forward_end_.size() * 2, -1), produced(forward_end_.size() * 2, -1);
+    auto slot = [this](const ChunkPass& pass) {
+      return static_cast<std::size_t>((pass.micro_batch * config_.vpp + pass.chunk) * 2 +
+                                      pass.backward);
+    };
+    int last_backward = -1;
+    for (const StageEvent& event : events) {
+      const ChunkPass& pass = event.pass;
+      switch (event.kind) {
+      case StageEvent::Kind::recv:
+        received[slot(pass)] =
+            transfer(OpKind::recv, pass.micro_batch, pass.backward, event.peer,
+                     pipeline_tag(pass.micro_batch, pass.backward, event.peer_chunk, config_.vpp),
+                     pass.backward ? forward_end_[chunk_index(pass.micro_batch, pass.chunk)] : -1);
+        break;
+      case StageEvent::Kind::pass:
+        if (pass.backward) {
+          last_backward = backward(pass.micro_batch, received[slot(pass)], pass.chunk);
+          produced[slot(pass)] = last_backward;
+        } else {
+          produced[slot(pass)] = forward(pass.micro_batch, received[slot(pass)], pass.chunk);
+        }
+        break;
+      case StageEvent::Kind::send:
+        transfer(OpKind::send, pass.micro_batch, pass.backward, event.peer,
+                 pipeline_tag(pass.micro_batch, pass.backward, pass.chunk, config_.vpp),
+                 produced[slot(pass)]);
+        break;
+      }
+    }
+    data_parallel_tail(last_backward);
+  }
+
   void lower() {
-    const LayerRange layers = layers_of_stage(model_.num_layers, config_.pp, 1, pp_rank_, 0);
-    first_layer_ = layers.first;
-    end_layer_ = layers.end;
     const std::int64_t micro_batches = num_micro_batches(config_, plan_.training);
     forward_end_.assign(static_cast<std::size_t>(micro_batches), -1);
 
@@ -605,18 +815,27 @@ private:
     return memory("norm", s_.shard_bytes * 3, {rs});
   }
 
-  bool first_stage() const { return pp_rank_ == 0; }
-  bool last_stage() const { return pp_rank_ == config_.pp - 1; }
+  // The embedding lives on chunk 0 of stage 0, the output layer on the last chunk of the last
+  // stage.
+  bool first_stage(std::int64_t chunk) const { return pp_rank_ == 0 && chunk == 0; }
+  bool last_stage(std::int64_t chunk) const {
+    return pp_rank_ == config_.pp - 1 && chunk == config_.vpp - 1;
+  }
+  std::size_t chunk_index(std::int64_t mb, std::int64_t chunk) const {
+    return static_cast<std::size_t>(mb * config_.vpp + chunk);
+  }
 
-  int forward(std::int64_t mb, int input) {
+  int forward(std::int64_t mb, int input, std::int64_t chunk = 0) {
     micro_batch_ = static_cast<int>(mb);
     backward_ = false;
+    const LayerRange layers =
+        layers_of_stage(model_.num_layers, config_.pp, config_.vpp, pp_rank_, chunk);
     int x = input;
-    if (first_stage())
+    if (first_stage(chunk))
       x = embedding(x);
-    for (std::int64_t layer = first_layer_; layer < end_layer_; ++layer)
+    for (std::int64_t layer = layers.first; layer < layers.end; ++layer)
       x = decoder_layer(layer, model_.is_moe_layer(layer), x);
-    if (last_stage()) {
+    if (last_stage(chunk)) {
       const int hidden = x;
       x = output_layer("output", hidden);
       // Multi-token prediction heads (costmodel: one decoder layer and one output layer each).
@@ -626,24 +845,26 @@ private:
         x = output_layer("mtp" + std::to_string(mtp) + ".output", layer);
       }
     }
-    forward_end_[static_cast<std::size_t>(mb)] = x;
+    forward_end_[chunk_index(mb, chunk)] = x;
     return x;
   }
 
-  int backward(std::int64_t mb, int gradient) {
+  int backward(std::int64_t mb, int gradient, std::int64_t chunk = 0) {
     micro_batch_ = static_cast<int>(mb);
     backward_ = true;
-    int x = std::max(gradient, forward_end_[static_cast<std::size_t>(mb)]);
-    if (last_stage()) {
+    const LayerRange layers =
+        layers_of_stage(model_.num_layers, config_.pp, config_.vpp, pp_rank_, chunk);
+    int x = std::max(gradient, forward_end_[chunk_index(mb, chunk)]);
+    if (last_stage(chunk)) {
       for (std::int64_t mtp = model_.mtp_num_layers - 1; mtp >= 0; --mtp) {
         x = output_layer("mtp" + std::to_string(mtp) + ".output", x);
         x = decoder_layer(model_.num_layers + mtp, model_.is_moe_layer(model_.num_layers - 1), x);
       }
       x = output_layer("output", x);
     }
-    for (std::int64_t layer = end_layer_ - 1; layer >= first_layer_; --layer)
+    for (std::int64_t layer = layers.end - 1; layer >= layers.first; --layer)
       x = decoder_layer(layer, model_.is_moe_layer(layer), x);
-    if (first_stage())
+    if (first_stage(chunk))
       x = embedding(x);
     backward_ = false;
     return x;
@@ -658,17 +879,19 @@ private:
     const std::int64_t peer = to_next ? pp_rank_ + 1 : pp_rank_ - 1;
     if (peer < 0 || peer >= config_.pp)
       return -1;
+    return transfer(kind, mb, gradient, peer, pipeline_tag(mb, gradient), dep);
+  }
+  int transfer(OpKind kind, std::int64_t mb, bool gradient, std::int64_t peer, int tag, int dep) {
     micro_batch_ = static_cast<int>(mb);
     layer_ = -1;
     scope_ = "pp";
     const std::string op =
         std::string(kind == OpKind::send ? "send" : "recv") + (gradient ? "_backward" : "_forward");
-    return emit(op, kind, Stream::pp_comm,
-                PeerTransfer{.group_id = families_.pp,
-                             .peer_index = peer,
-                             .bytes = s_.shard_bytes,
-                             .tag = pipeline_tag(mb, gradient)},
-                {dep}, gradient ? Phase::backward_dgrad : Phase::forward);
+    return emit(
+        op, kind, Stream::pp_comm,
+        PeerTransfer{
+            .group_id = families_.pp, .peer_index = peer, .bytes = s_.shard_bytes, .tag = tag},
+        {dep}, gradient ? Phase::backward_dgrad : Phase::forward);
   }
   // A gradient's backward also needs the micro-batch's saved forward; the recv carries that dep.
   int receive(std::int64_t mb, bool gradient) {
@@ -747,8 +970,7 @@ private:
   const std::int64_t pp_rank_;
   RankProgram& program_;
 
-  std::int64_t first_layer_ = 0, end_layer_ = 0;
-  std::vector<int> forward_end_;
+  std::vector<int> forward_end_; // by micro_batch·vpp + chunk
   // What the ops being emitted belong to.
   int micro_batch_ = -1;
   int layer_ = -1;
@@ -764,16 +986,12 @@ double data_parallel_bucket_parameters(std::int64_t data_parallel_size) {
   return std::max(40e6, 1e6 * as_double(data_parallel_size));
 }
 
-int pipeline_tag(std::int64_t micro_batch, bool backward) {
-  return static_cast<int>(2 * micro_batch + (backward ? 1 : 0));
+int pipeline_tag(std::int64_t micro_batch, bool backward, std::int64_t chunk, std::int64_t vpp) {
+  return static_cast<int>(2 * (micro_batch * vpp + chunk) + (backward ? 1 : 0));
 }
 
 StepProgram lower_plan(const Plan& plan) {
   const ParallelConfig& config = plan.parallel;
-  if (config.vpp > 1)
-    throw InputError("parallel.vpp",
-                     std::to_string(config.vpp) +
-                         ": the interleaved 1F1B schedule is not lowered yet (use vpp 1)");
   StepProgram program;
   program.world_size = config.world_size();
   const Families families = add_families(config, program.groups);
@@ -781,13 +999,21 @@ StepProgram lower_plan(const Plan& plan) {
 
   // pp is the slowest dimension of both layouts: stage r holds one contiguous block of ranks.
   const std::int64_t stage_ranks = program.world_size / config.pp;
+  const std::vector<std::vector<StageEvent>> events =
+      config.vpp > 1
+          ? interleaved_events(config.pp, config.vpp, num_micro_batches(config, plan.training))
+          : std::vector<std::vector<StageEvent>>{};
   program.programs.resize(static_cast<std::size_t>(config.pp));
   for (std::int64_t stage = 0; stage < config.pp; ++stage) {
     RankProgram& rank_program = program.programs[static_cast<std::size_t>(stage)];
     rank_program.ranks.reserve(static_cast<std::size_t>(stage_ranks));
     for (std::int64_t rank = stage * stage_ranks; rank < (stage + 1) * stage_ranks; ++rank)
       rank_program.ranks.push_back(rank);
-    StageLowering(plan, families, shapes, stage, rank_program).lower();
+    StageLowering lowering(plan, families, shapes, stage, rank_program);
+    if (config.vpp > 1)
+      lowering.lower_interleaved(events[static_cast<std::size_t>(stage)]);
+    else
+      lowering.lower();
   }
 
   program.metadata = {{"model", plan.model.name},
@@ -795,7 +1021,9 @@ StepProgram lower_plan(const Plan& plan) {
                       {"parallel", parallel_to_json(config)},
                       {"training", training_to_json(plan.training)},
                       {"micro_batches", num_micro_batches(config, plan.training)},
-                      {"schedule", config.pp > 1 ? "1f1b" : "no_pipelining"},
+                      {"schedule", config.vpp > 1  ? "interleaved_1f1b"
+                                   : config.pp > 1 ? "1f1b"
+                                                   : "no_pipelining"},
                       {"data_parallel_buckets", "megatron ddp: max(40M, 1M*dp) parameters"}};
   return program;
 }

@@ -2,8 +2,10 @@
 // shared by every rank of that stage (TP, CP, DP, EP peers do the same work on other data).
 // Each decoder layer, micro-batch and pass is lowered to the GEMMs, attention, memory-bound kernels
 // and TP/CP/EP/ETP collectives that costmodel/layer_costs.cpp times analytically, at the same
-// shapes and bytes; micro-batches follow Megatron's non-interleaved 1F1B schedule with p2p sends
-// and receives between adjacent stages; the step ends with the data-parallel gradient
+// shapes and bytes; micro-batches follow Megatron's 1F1B schedule — non-interleaved, or interleaved
+// over the model chunks of each stage when parallel.vpp > 1 — with p2p sends and receives between
+// adjacent stages (and, interleaved, from the last stage back to stage 0 for the next chunk); the
+// step ends with the data-parallel gradient
 // reduce-scatter, the distributed-optimizer step and the parameter all-gather.
 //
 // Conventions:
@@ -14,8 +16,18 @@
 //   "optimizer.grad_rs_dense0", "optimizer.adam", "optimizer.param_ag_expert3".
 // - Streams: TP and ETP collectives on tp_comm, CP on cp_comm, EP dispatch on ep_comm, pipeline
 //   p2p on pp_comm, data-parallel collectives on dp_comm.
-// - A pipeline transfer's tag is 2·micro_batch + direction (0: activations forward, 1: gradients
-//   backward); the send of stage r pairs with the receive of stage r±1 with the same tag.
+// - A pipeline transfer's tag is 2·(micro_batch·VPP + chunk) + direction (0: activations forward,
+//   1: gradients backward; chunk: the sender's model chunk, 0 without VPP); the send of stage r
+//   pairs with the receive of stage r±1 (mod PP when interleaved) with the same tag.
+// - Interleaved (VPP > 1): each stage runs Megatron's forward_backward_pipelining_with_interleaving
+//   order of (micro-batch, chunk) passes (groups of PP micro-batches, chunks ascending forward and
+//   descending backward; warm-up 2·(PP−r−1) + (VPP−1)·PP capped at M·VPP, all of it when M == PP).
+//   Chunk v of stage r holds layers_of_stage(L, PP, VPP, r, v); the embedding is on chunk 0 of
+//   stage 0, the output layer (and MTP) on the last chunk of the last stage. Transfers are not
+//   Megatron's batched per-step exchanges: each send follows the pass that produced its tensor,
+//   each recv precedes the pass that consumes it, and every stage's pp_comm stream lists them in
+//   the order of one reference run (forward 1, backward 2, transfers instant), which is a single
+//   global order, so the in-order streams cannot deadlock.
 // - all_to_all bytes are the whole send buffer (every routed row, the local share included), as
 //   CollectiveShape defines them; layer_costs passes only the (EP−1)/EP that leaves the rank.
 #pragma once
@@ -30,12 +42,13 @@ namespace foldplan {
 // Megatron DDP bucket size in parameters: max(40M, 1M · data-parallel size).
 double data_parallel_bucket_parameters(std::int64_t data_parallel_size);
 
-// The pipeline transfer tag of one micro-batch's activations (forward) or gradients (backward).
-int pipeline_tag(std::int64_t micro_batch, bool backward);
+// The pipeline transfer tag of one micro-batch's activations (forward) or gradients (backward)
+// leaving model chunk `chunk` of `vpp` chunks per stage.
+int pipeline_tag(std::int64_t micro_batch, bool backward, std::int64_t chunk = 0,
+                 std::int64_t vpp = 1);
 
-// Lowers `plan` (validated: validate_plan) with balanced routing. Interleaved pipelines
-// (parallel.vpp > 1) are refused with an InputError on parallel.vpp: their schedule is not
-// lowered yet. Group families with a single rank per group are left out.
+// Lowers `plan` (validated: validate_plan) with balanced routing. Group families with a single
+// rank per group are left out.
 StepProgram lower_plan(const Plan& plan);
 
 } // namespace foldplan

@@ -1,5 +1,6 @@
 // The discrete-event step simulation: hand-computed collectives, send/recv pairing, stream overlap,
-// exposed communication, deadlocks, determinism and the 1F1B pipeline bubble formula.
+// exposed communication, deadlocks, determinism and the 1F1B and interleaved 1F1B pipeline bubble
+// formulas.
 #include "simulator/event_simulation.hpp"
 
 #include <algorithm>
@@ -9,6 +10,10 @@
 #include <gtest/gtest.h>
 
 #include "core/errors.hpp"
+#include "models/model_spec.hpp"
+#include "parallel/parallel_config.hpp"
+#include "simulator/lowering.hpp"
+#include "topologies/cluster_spec.hpp"
 
 namespace foldplan {
 namespace {
@@ -360,6 +365,70 @@ TEST(EventSimulation, OneFOneBPipelineMatchesTheBubbleFormula) {
     }
     EXPECT_DOUBLE_EQ(result.mean_bubble_fraction, bubble);
     EXPECT_DOUBLE_EQ(result.ranks[0].finish_s, result.step_time_s);
+  }
+}
+
+// Megatron's interleaved 1F1B as lower_plan emits it (Mixtral-8x7B, TP2 EP4, 32 layers), timed so
+// that every chunk's forward lasts f_c and its backward b_c = 2·f_c, with every collective, p2p
+// transfer, embedding, output layer and optimizer op instant. Per stage f = VPP·f_c. With VPP
+// chunks the pipeline fills and drains in (PP−1) chunk-steps of f_c + b_c instead of PP−1 stage
+// steps: step = (M·VPP + PP − 1)·(f_c + b_c) = (M·VPP + PP − 1)·(f + b)/VPP, every stage busy
+// M·VPP·(f_c + b_c), bubble = (PP − 1)/(M·VPP + PP − 1) (Narayanan et al., SC'21: (PP−1)/(VPP·M)
+// of the ideal time).
+TEST(EventSimulation, InterleavedPipelineMatchesTheBubbleFormula) {
+  struct Case {
+    std::int64_t gpus, pp, vpp, micro_batches;
+  };
+  for (const Case c : {Case{16, 2, 2, 2}, Case{16, 2, 2, 4}, Case{16, 2, 2, 8}, Case{32, 4, 2, 8},
+                       Case{32, 4, 2, 16}, Case{32, 4, 4, 8}}) {
+    SCOPED_TRACE("PP" + std::to_string(c.pp) + " VPP" + std::to_string(c.vpp) + " M" +
+                 std::to_string(c.micro_batches));
+    Plan plan;
+    plan.model = load_model("mixtral-8x7b");
+    plan.cluster = load_cluster("dgx-h100");
+    plan.gpus = c.gpus;
+    const std::int64_t dp = c.gpus / (2 * c.pp);
+    plan.training = {
+        .seq_length = 4096, .global_batch_size = dp * c.micro_batches, .micro_batch_size = 1};
+    plan.parallel =
+        make_parallel_config(c.gpus, {.tp = 2, .pp = c.pp, .vpp = c.vpp, .ep = 4}, true);
+    validate_plan(plan);
+    const StepProgram program = lower_plan(plan);
+
+    // Compute-stream ops of one layer pass (every Mixtral layer is alike).
+    double forward_ops = 0, backward_ops = 0;
+    for (const Op& op : program.programs[0].ops) {
+      ASSERT_NE(op.phase, Phase::recompute);
+      if (op.layer != 0 || op.micro_batch != 0 || op.stream != Stream::compute)
+        continue;
+      (op.phase == Phase::forward ? forward_ops : backward_ops) += 1;
+    }
+    ASSERT_GT(forward_ops, 0);
+    ASSERT_GT(backward_ops, 0);
+    // Forward ops last backward_ops each, backward ops 2·forward_ops: integers, exact sums.
+    const OpTimer timer = [=](const Op& op, std::int64_t) {
+      if (op.stream != Stream::compute || op.layer < 0)
+        return 0.0;
+      return op.phase == Phase::forward ? backward_ops : 2 * forward_ops;
+    };
+    const double layers_per_chunk = 32.0 / static_cast<double>(c.pp * c.vpp);
+    const double chunk_forward = layers_per_chunk * forward_ops * backward_ops;
+    const double chunk_backward = 2 * chunk_forward;
+    const double chunks = static_cast<double>(c.micro_batches * c.vpp);
+    const double steps = chunks + static_cast<double>(c.pp - 1);
+
+    const SimulationResult result = simulate_step(program, timer);
+    EXPECT_DOUBLE_EQ(result.step_time_s, steps * (chunk_forward + chunk_backward));
+    const double stage_forward = static_cast<double>(c.vpp) * chunk_forward;
+    EXPECT_DOUBLE_EQ(result.step_time_s,
+                     steps * (stage_forward + 2 * stage_forward) / static_cast<double>(c.vpp));
+    const double bubble = static_cast<double>(c.pp - 1) / steps;
+    for (const RankSimulation& rank : result.ranks) {
+      EXPECT_DOUBLE_EQ(rank.busy_s[kCompute], chunks * (chunk_forward + chunk_backward))
+          << "rank " << rank.rank;
+      EXPECT_DOUBLE_EQ(rank.bubble_fraction, bubble) << "rank " << rank.rank;
+    }
+    EXPECT_DOUBLE_EQ(result.mean_bubble_fraction, bubble);
   }
 }
 
