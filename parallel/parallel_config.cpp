@@ -4,6 +4,7 @@
 
 #include <array>
 #include <span>
+#include <string_view>
 #include <utility>
 
 #include <fmt/format.h>
@@ -38,6 +39,18 @@ const char* first_non_dividing_flag(std::int64_t world_size, std::span<const Fla
   return factors.back().first;
 }
 
+// The first size that is not positive, named `section`.<name>.
+std::optional<ConfigViolation> first_non_positive(std::string_view section,
+                                                  std::span<const FlagSize> sizes) {
+  for (const auto& [name, size] : sizes) {
+    if (size <= 0) {
+      return violation(fmt::format("{}.{}", section, name),
+                       fmt::format("{} is not a positive integer", size), "size not positive");
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<ConfigViolation> positive_sizes_violation(const ParallelConfig& config) {
   const std::array<FlagSize, 8> sizes = {{{"tp", config.tp},
                                           {"cp", config.cp},
@@ -47,26 +60,14 @@ std::optional<ConfigViolation> positive_sizes_violation(const ParallelConfig& co
                                           {"etp", config.etp},
                                           {"ep", config.ep},
                                           {"edp", config.edp}}};
-  for (const auto& [name, size] : sizes) {
-    if (size <= 0) {
-      return violation(fmt::format("parallel.{}", name),
-                       fmt::format("{} is not a positive integer", size), "size not positive");
-    }
-  }
-  return std::nullopt;
+  return first_non_positive("parallel", sizes);
 }
 
 std::optional<ConfigViolation> positive_training_violation(const TrainingShape& training) {
   const std::array<FlagSize, 3> sizes = {{{"seq_length", training.seq_length},
                                           {"global_batch_size", training.global_batch_size},
                                           {"micro_batch_size", training.micro_batch_size}}};
-  for (const auto& [name, size] : sizes) {
-    if (size <= 0) {
-      return violation(fmt::format("training.{}", name),
-                       fmt::format("{} is not a positive integer", size), "size not positive");
-    }
-  }
-  return std::nullopt;
+  return first_non_positive("training", sizes);
 }
 
 // Megatron parallel_state.initialize_model_parallel: DP = world // (TP·PP·CP) and
