@@ -200,6 +200,11 @@ private:
       check_attention(*attention, shape_path);
     } else if (const auto* memory = std::get_if<MemoryBoundShape>(&op.shape)) {
       require_non_negative(memory->bytes, shape_path + ".bytes");
+      if (memory->kernels < 1 || memory->kernels > kMaxKernelsPerOp) {
+        throw InputError(shape_path + ".kernels",
+                         fmt::format("{} is not a kernel count from 1 to {}", memory->kernels,
+                                     kMaxKernelsPerOp));
+      }
     } else if (const auto* collective = std::get_if<CollectiveShape>(&op.shape)) {
       check_collective(*collective, rank_program, shape_path);
     } else if (const auto* transfer = std::get_if<PeerTransfer>(&op.shape)) {

@@ -24,6 +24,8 @@
 namespace foldplan {
 
 inline constexpr std::string_view kStepProgramSchema = "foldplan.step/1";
+// Most kernels one memory-bound op may stand for.
+inline constexpr int kMaxKernelsPerOp = 1024;
 
 enum class OpKind { gemm, attention, memory_bound, collective, send, recv };
 
@@ -47,6 +49,8 @@ struct GemmShape {
   std::int64_t m = 0, n = 0, k = 0;
   std::int64_t groups = 1;
   GemmDtype dtype = GemmDtype::bf16;
+  // The result is added into an fp32 buffer (weight gradients into Megatron's main_grad).
+  bool accumulate_fp32 = false;
   bool operator==(const GemmShape&) const = default;
 };
 
@@ -62,6 +66,9 @@ struct AttentionOpShape {
 // Kernels bound by HBM traffic (norms, activations, permutation): the bytes read plus written.
 struct MemoryBoundShape {
   double bytes = 0;
+  // Kernels the op stands for: a chain of small ones (the router's softmax, top-k, scatters and
+  // loss terms) pays a launch each, whatever its bytes.
+  int kernels = 1;
   bool operator==(const MemoryBoundShape&) const = default;
 };
 

@@ -79,6 +79,8 @@ nlohmann::json shape_to_json(const OpShape& shape) {
     if (gemm->groups != 1)
       json["groups"] = gemm->groups;
     json["dtype"] = gemm_dtype_name(gemm->dtype);
+    if (gemm->accumulate_fp32)
+      json["accumulate_fp32"] = true;
     return json;
   }
   if (const auto* attention = std::get_if<AttentionOpShape>(&shape)) {
@@ -88,8 +90,12 @@ nlohmann::json shape_to_json(const OpShape& shape) {
             {"v_head_dim", attention->v_head_dim}, {"causal", attention->causal},
             {"backward", attention->backward}};
   }
-  if (const auto* memory = std::get_if<MemoryBoundShape>(&shape))
-    return {{"bytes", memory->bytes}};
+  if (const auto* memory = std::get_if<MemoryBoundShape>(&shape)) {
+    nlohmann::json json = {{"bytes", memory->bytes}};
+    if (memory->kernels != 1)
+      json["kernels"] = memory->kernels;
+    return json;
+  }
   if (const auto* collective = std::get_if<CollectiveShape>(&shape)) {
     nlohmann::json json = {{"op", collective_op_name(collective->op)},
                            {"group_id", collective->group_id},
@@ -115,6 +121,7 @@ OpShape shape_from_json(OpKind kind, JsonObject object) {
     gemm.k = object.integer("k");
     gemm.groups = object.integer_or("groups", 1);
     gemm.dtype = read_enum(object, "dtype", kGemmDtypes, gemm_dtype_name);
+    gemm.accumulate_fp32 = object.boolean_or("accumulate_fp32", false);
     shape = gemm;
     break;
   }
@@ -132,9 +139,15 @@ OpShape shape_from_json(OpKind kind, JsonObject object) {
     shape = attention;
     break;
   }
-  case OpKind::memory_bound:
-    shape = MemoryBoundShape{object.number("bytes")};
+  case OpKind::memory_bound: {
+    const std::int64_t kernels = object.positive_integer_or("kernels", 1);
+    if (kernels > kMaxKernelsPerOp) {
+      throw InputError(object.field("kernels"),
+                       fmt::format("{} is more than {} kernels", kernels, kMaxKernelsPerOp));
+    }
+    shape = MemoryBoundShape{.bytes = object.number("bytes"), .kernels = static_cast<int>(kernels)};
     break;
+  }
   case OpKind::collective: {
     CollectiveShape collective;
     collective.op = read_enum(object, "op", kCollectiveOps, collective_op_name);

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/errors.hpp"
+#include "core/units.hpp"
 
 namespace foldplan {
 namespace {
@@ -18,6 +19,14 @@ double as_double(std::int64_t value) {
 
 const char* precision_name(GemmPrecision precision) {
   return precision == GemmPrecision::fp8 ? "fp8" : "bf16";
+}
+
+// Bytes beyond the bf16 output that an fp32 accumulating GEMM moves: it reads the fp32 output and
+// writes it back instead of writing bf16.
+double accumulate_extra_bytes(double m, double n, GemmOutput output) {
+  if (output == GemmOutput::bf16)
+    return 0;
+  return m * n * (2 * units::kFp32Bytes - units::kBf16Bytes);
 }
 
 } // namespace
@@ -63,39 +72,62 @@ double ComputeCostModel::gemm_efficiency_of_shape(double m, double n, double k,
   return physical_gemm_.efficiency(m, n, k, precision);
 }
 
+double ComputeCostModel::streaming_time_s(double m, double n, double k, GemmPrecision precision,
+                                          GemmOutput output) const {
+  return (gemm_operand_bytes(m, n, k, precision) + accumulate_extra_bytes(m, n, output)) /
+         streaming_Bps_;
+}
+
+double ComputeCostModel::unfloored_gemm_time_s(double m, double n, double k,
+                                               GemmPrecision precision, GemmOutput output) const {
+  const double compute_s =
+      2.0 * m * n * k / (peak(precision) * gemm_efficiency_of_shape(m, n, k, precision));
+  // The table's efficiency already includes a bf16 output; an accumulating one may make the GEMM
+  // memory-bound instead.
+  if (output == GemmOutput::bf16)
+    return compute_s;
+  return std::max(compute_s, streaming_time_s(m, n, k, precision, output));
+}
+
 double ComputeCostModel::gemm_time_s(std::int64_t m, std::int64_t n, std::int64_t k,
-                                     GemmPrecision precision) const {
+                                     GemmPrecision precision, GemmOutput output) const {
   assert(m >= 0 && n >= 0 && k >= 0);
   if (m == 0 || n == 0 || k == 0)
     return 0;
-  const double flops = 2.0 * as_double(m) * as_double(n) * as_double(k);
-  const double efficiency =
-      gemm_efficiency_of_shape(as_double(m), as_double(n), as_double(k), precision);
-  return std::max(flops / (peak(precision) * efficiency), kMinComputeKernelTime_s);
+  return std::max(
+      unfloored_gemm_time_s(as_double(m), as_double(n), as_double(k), precision, output),
+      kMinComputeKernelTime_s);
 }
 
 double ComputeCostModel::grouped_gemm_time_s(std::int64_t groups, std::int64_t m_per_group,
                                              std::int64_t n, std::int64_t k,
-                                             GemmPrecision precision) const {
+                                             GemmPrecision precision, GemmOutput output) const {
   assert(groups >= 0 && m_per_group >= 0 && n >= 0 && k >= 0);
   if (groups == 0 || m_per_group == 0 || n == 0 || k == 0)
     return 0;
   const double count = as_double(groups);
   const double m = as_double(m_per_group);
-  const auto unfloored_time_s = [&](double rows) {
-    return 2.0 * rows * as_double(n) * as_double(k) /
-           (peak(precision) *
-            gemm_efficiency_of_shape(rows, as_double(n), as_double(k), precision));
-  };
-  const double one_by_one_s = count * unfloored_time_s(m);
-  // In one kernel the groups' tiles share the waves, as one GEMM of all their rows would, each
-  // group padded to whole tiles; but every group still streams its own operands.
+  const double columns = as_double(n);
+  const double one_by_one_s =
+      count * unfloored_gemm_time_s(m, columns, as_double(k), precision, output);
+  // Together the groups' tiles could at best share the waves of one GEMM of all their rows, each
+  // group padded to whole tiles; and every group still streams its own operands.
   const double padded_rows = count * std::ceil(m / static_cast<double>(kGemmTileRows)) *
                              static_cast<double>(kGemmTileRows);
-  const double shared_waves_s = unfloored_time_s(padded_rows);
+  const double shared_waves_s =
+      unfloored_gemm_time_s(padded_rows, columns, as_double(k), precision, GemmOutput::bf16);
   const double own_operands_s =
-      count * gemm_operand_bytes(m, as_double(n), as_double(k), precision) / streaming_Bps_;
-  return std::max(std::min(one_by_one_s, std::max(shared_waves_s, own_operands_s)),
+      count * streaming_time_s(m, columns, as_double(k), precision, output);
+  // Transformer Engine's GroupedLinear (Megatron's TEGroupedMLP) runs one cuBLAS GEMM per group,
+  // spread over its compute streams: groups too small to fill the SMs overlap, up to one per
+  // stream; groups that fill them run one after another.
+  const double tiles_per_group = std::ceil(m / static_cast<double>(kGemmTileRows)) *
+                                 std::ceil(columns / static_cast<double>(kGemmTileColumnsWide));
+  const double concurrency =
+      std::clamp(std::floor(static_cast<double>(gpu_.num_sms) / tiles_per_group), 1.0,
+                 std::min(static_cast<double>(kGroupedGemmStreams), count));
+  return std::max(std::min(one_by_one_s,
+                           std::max({one_by_one_s / concurrency, shared_waves_s, own_operands_s})),
                   kMinComputeKernelTime_s);
 }
 
@@ -134,11 +166,11 @@ double ComputeCostModel::attention_backward_time_s(const AttentionShape& shape) 
                   kMinComputeKernelTime_s);
 }
 
-double ComputeCostModel::memory_bound_time_s(double bytes) const {
-  assert(bytes >= 0);
+double ComputeCostModel::memory_bound_time_s(double bytes, int kernels) const {
+  assert(bytes >= 0 && kernels >= 1);
   if (bytes == 0)
     return 0;
-  return kStreamingKernelLatency_s + bytes / streaming_Bps_;
+  return kernels * kStreamingKernelLatency_s + bytes / streaming_Bps_;
 }
 
 } // namespace foldplan

@@ -28,6 +28,9 @@ inline constexpr double kMinComputeKernelTime_s = 3.8e-6;
 // torch.addcmul of 1 Ki–64 Ki elements replayed back to back in a CUDA graph took 1.2–1.6 µs each
 // (probe run with this model, 2026-11; 1 GiB tensors ran at 3120 GB/s, as the calibration says).
 inline constexpr double kStreamingKernelLatency_s = 1.3e-6;
+// Compute streams Transformer Engine spreads a grouped GEMM's per-group cuBLAS calls over
+// (transformer_engine/common/util/multi_stream.cpp: num_compute_streams = 4).
+inline constexpr int kGroupedGemmStreams = 4;
 
 class ComputeCostModel {
 public:
@@ -38,25 +41,29 @@ public:
 
   // C[m,n] = A[m,k]·B[k,n]. A zero dimension costs nothing. fp8 requires gpu.fp8_flops > 0
   // (supports(GemmPrecision::fp8)); asking otherwise is a programming error (std::logic_error).
-  double gemm_time_s(std::int64_t m, std::int64_t n, std::int64_t k, GemmPrecision precision) const;
-  // A grouped GEMM (MoE experts, Megatron --moe-grouped-gemm): `groups` GEMMs of
-  // [m_per_group, n, k] each, one launch (one floor). Never slower than the groups one by one at
-  // the efficiency of their own shape; faster when they fit in shared waves: then the larger of
-  // one GEMM of all their rows (each group padded to whole 128-row tiles) and every group
-  // streaming its own operands at streaming_Bps() — the weights are what make small m_per_group
-  // slow. Against torch._grouped_mm on an H100 (probe run with this model, 2026-11, at 1980 MHz):
-  // 9 MoE shapes from 8×[1024, 4096, 7168] to 64×[16, 1024, 2048] came out 0–19% faster than
-  // measured (the weight streaming reached 2.8 TB/s, not 3.1); the groups one by one would have
-  // been up to 3.5× slower than measured for the smallest.
+  // With GemmOutput::fp32_accumulate the output's fp32 read and write bound the time too: the
+  // weight gradients of small expert GEMMs (few rows, large [k, n] output) are memory-bound.
+  double gemm_time_s(std::int64_t m, std::int64_t n, std::int64_t k, GemmPrecision precision,
+                     GemmOutput output = GemmOutput::bf16) const;
+  // A grouped GEMM (MoE experts, Megatron --moe-grouped-gemm through Transformer Engine's
+  // GroupedLinear): `groups` GEMMs of [m_per_group, n, k] each, one cuBLAS call per group over
+  // kGroupedGemmStreams streams. Never slower than the groups one by one at the efficiency of
+  // their own shape; groups too small to fill the SMs overlap (up to one per stream), bounded
+  // below by one GEMM of all their rows (each group padded to whole 128-row tiles) and by every
+  // group streaming its own operands at streaming_Bps() — the weights are what make small
+  // m_per_group slow. A single-kernel grouped GEMM (torch._grouped_mm on an H100, probe run,
+  // 2026-11, at 1980 MHz) ran 9 MoE shapes from 8×[1024, 4096, 7168] to 64×[16, 1024, 2048] at
+  // most 19% slower than the shared-waves bound (its weight streaming reached 2.8 TB/s, not 3.1).
   double grouped_gemm_time_s(std::int64_t groups, std::int64_t m_per_group, std::int64_t n,
-                             std::int64_t k, GemmPrecision precision) const;
+                             std::int64_t k, GemmPrecision precision,
+                             GemmOutput output = GemmOutput::bf16) const;
   // Fused attention (cuDNN through Transformer Engine). seq_q ≠ seq_kv is a context-parallel
   // block; see attention_cost.hpp for how FLOPs are counted.
   double attention_forward_time_s(const AttentionShape& shape) const;
   double attention_backward_time_s(const AttentionShape& shape) const;
   // Streaming, memory-bound kernels (norms, activations, permute, optimizer step): bytes read +
   // written.
-  double memory_bound_time_s(double bytes) const;
+  double memory_bound_time_s(double bytes, int kernels = 1) const;
   // Achieved / dense peak of `precision`, as gemm_time_s prices it (0 for an empty GEMM).
   double gemm_efficiency(std::int64_t m, std::int64_t n, std::int64_t k,
                          GemmPrecision precision) const;
@@ -74,6 +81,11 @@ private:
   // Without the launch floor.
   double gemm_efficiency_of_shape(double m, double n, double k, GemmPrecision precision) const;
   double peak(GemmPrecision precision) const;
+  // Operands (and output) streamed once at streaming_Bps().
+  double streaming_time_s(double m, double n, double k, GemmPrecision precision,
+                          GemmOutput output) const;
+  double unfloored_gemm_time_s(double m, double n, double k, GemmPrecision precision,
+                               GemmOutput output) const;
 
   GpuSpec gpu_;
   bool calibrated_ = false;

@@ -21,6 +21,9 @@
 namespace foldplan {
 
 enum class GemmPrecision { bf16, fp8 };
+// Where a GEMM's result goes: a bf16 tensor, or (weight gradients under Megatron's
+// gradient-accumulation fusion) added into the fp32 main_grad buffer, read and written.
+enum class GemmOutput { bf16, fp32_accumulate };
 
 // The large-GEMM ceiling, as a fraction of the datasheet dense peak: the median efficiency of the
 // H100 sweep's GEMMs with m, n, k ≥ 4096 (topologies/calibration/h100.json; bf16: 93 shapes,

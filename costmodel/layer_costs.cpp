@@ -41,6 +41,7 @@ PlacedGroups place_groups_of_rank_zero(const Cluster& cluster, const ParallelCon
   const RankLayout moe = moe_rank_layout(config);
   return {.tp = place(cluster, attention, {"tp"}),
           .cp = place(cluster, attention, {"cp"}),
+          .tp_cp = place(cluster, attention, {"tp", "cp"}),
           .pp = place(cluster, attention, {"pp"}),
           .dp_cp = place(cluster, attention, {"dp", "cp"}),
           .ep = place(cluster, moe, {"ep"}),
@@ -58,8 +59,13 @@ LayerCostModel::LayerCostModel(const CostContext& context, const ModelSpec& mode
       tokens_per_rank_(training.micro_batch_size * training.seq_length / config.cp),
       sequence_shard_(training.micro_batch_size * training.seq_length / (config.cp * config.tp)) {}
 
-double LayerCostModel::memory_s(double bytes) const {
-  return context_.compute().memory_bound_time_s(bytes);
+int router_forward_kernels(const PlanOptions& options) {
+  constexpr int kTopKAndMap = 10, kCapacity = 6, kLoadBalancingLoss = 13;
+  return kTopKAndMap + (options.capacity_factor ? kCapacity : 0) + kLoadBalancingLoss;
+}
+
+double LayerCostModel::memory_s(double bytes, int kernels) const {
+  return context_.compute().memory_bound_time_s(bytes, kernels);
 }
 
 // Transformer Engine casts each GEMM input to fp8 with cast_transpose: it reads bf16 and writes
@@ -83,7 +89,7 @@ double LayerCostModel::linear_forward_s(std::int64_t m, std::int64_t n, std::int
 double LayerCostModel::linear_backward_s(std::int64_t m, std::int64_t n, std::int64_t k) const {
   const GemmPrecision precision = gemm_precision(options_.precision);
   return context_.compute().gemm_time_s(m, k, n, precision) +
-         context_.compute().gemm_time_s(k, n, m, precision) +
+         context_.compute().gemm_time_s(k, n, m, precision, kWeightGradientOutput) +
          quantise_s(as_double(m) * as_double(n));
 }
 
@@ -102,7 +108,7 @@ double LayerCostModel::grouped_linear_backward_s(std::int64_t groups, std::int64
     return 0.0;
   const GemmPrecision precision = gemm_precision(options_.precision);
   return context_.compute().grouped_gemm_time_s(groups, m, k, n, precision) +
-         context_.compute().grouped_gemm_time_s(groups, k, n, m, precision) +
+         context_.compute().grouped_gemm_time_s(groups, k, n, m, precision, kWeightGradientOutput) +
          quantise_s(as_double(groups) * as_double(m) * as_double(n));
 }
 
@@ -283,16 +289,22 @@ PassCost LayerCostModel::routed_experts() const {
       context_.compute().gemm_time_s(tokens, moe.num_experts, h, GemmPrecision::bf16);
   cost.backward.gemm_s +=
       context_.compute().gemm_time_s(tokens, h, moe.num_experts, GemmPrecision::bf16) +
-      context_.compute().gemm_time_s(h, moe.num_experts, tokens, GemmPrecision::bf16);
+      context_.compute().gemm_time_s(h, moe.num_experts, tokens, GemmPrecision::bf16,
+                                     kWeightGradientOutput);
+  // The load-balancing loss sums tokens per expert over the sequence's shards (TP×CP) before the
+  // layer goes on: an all-reduce of one fp32 count per expert, all latency.
+  cost.forward.tp_comm_s += collectives.time_s(CollectiveKind::all_reduce, groups_.tp_cp,
+                                               as_double(moe.num_experts) * kFp32Bytes);
   // moe_utils.permute gathers the routed rows; unpermute weights each row by its probability
   // and scatter-adds the k copies back (a pass each); backward adds the probabilities' gradient,
   // a row-wise dot product that reads the rows and their gradients once more.
   const double permute_bytes = rows_sent * as_double(h) * kBf16Bytes * 2;
   const double router_bytes = as_double(tokens * moe.num_experts) * kFp32Bytes * 3;
   cost.forward.memory_bound_s += memory_s(shard_bytes * 2) + // pre-MLP norm
-                                 memory_s(router_bytes) + memory_s(permute_bytes) * 3 +
-                                 memory_s(shard_bytes * 3);
-  cost.backward.memory_bound_s += memory_s(shard_bytes * 3) + memory_s(router_bytes) +
+                                 memory_s(router_bytes, router_forward_kernels(options_)) +
+                                 memory_s(permute_bytes) * 3 + memory_s(shard_bytes * 3);
+  cost.backward.memory_bound_s += memory_s(shard_bytes * 3) +
+                                  memory_s(router_bytes, kRouterBackwardKernels) +
                                   memory_s(permute_bytes) * 4 + memory_s(shard_bytes * 2);
 
   const double token_bytes = as_double(h) * kBf16Bytes;
@@ -414,7 +426,8 @@ PassCost LayerCostModel::output_layer() const {
       context_.compute().gemm_time_s(rows, vocab_local, model_.hidden_size, GemmPrecision::bf16);
   cost.backward.gemm_s =
       context_.compute().gemm_time_s(rows, model_.hidden_size, vocab_local, GemmPrecision::bf16) +
-      context_.compute().gemm_time_s(model_.hidden_size, vocab_local, rows, GemmPrecision::bf16);
+      context_.compute().gemm_time_s(model_.hidden_size, vocab_local, rows, GemmPrecision::bf16,
+                                     kWeightGradientOutput);
   const double logits_bytes = as_double(rows * vocab_local) * kFp32Bytes;
   cost.forward.memory_bound_s = memory_s(logits_bytes * 3);
   cost.backward.memory_bound_s = memory_s(logits_bytes * 2);

@@ -16,9 +16,23 @@ namespace foldplan {
 
 // Where rank 0's groups sit; every stage's groups have the same shape under Megatron's layout.
 struct PlacedGroups {
-  GroupPlacement tp, cp, pp, dp_cp, ep, etp, etp_ep, edp;
+  GroupPlacement tp, cp, tp_cp, pp, dp_cp, ep, etp, etp_ep, edp;
 };
 PlacedGroups place_groups_of_rank_zero(const Cluster& cluster, const ParallelConfig& config);
+
+// The small kernels of Megatron-Core's TopKRouter after its gating GEMM, counted in router.py and
+// moe_utils.topk_softmax_with_capacity: top-k, softmax and its cast, the probabilities and the
+// routing map scattered into [tokens, experts] (zeros, scatter, casts), tokens per expert (10);
+// with a capacity, the top-k over tokens per expert, its mask, the logical and and the masking
+// multiply (6 more); the load-balancing loss's own softmax, top-k and map, its sums, product and
+// scale, and the loss tracker's update (13). Backward retraces the masking, scatter, softmax and
+// top-k and the loss's products and sums (13). Each pays a launch even with few bytes.
+int router_forward_kernels(const PlanOptions& options);
+
+// Megatron's gradient-accumulation fusion (on by default with Transformer Engine): weight
+// gradient GEMMs add straight into the fp32 main_grad buffer.
+inline constexpr GemmOutput kWeightGradientOutput = GemmOutput::fp32_accumulate;
+inline constexpr int kRouterBackwardKernels = 13;
 
 class LayerCostModel {
 public:
@@ -44,7 +58,7 @@ private:
   double grouped_linear_backward_s(std::int64_t groups, std::int64_t m, std::int64_t n,
                                    std::int64_t k) const;
   double quantise_s(double elements) const; // fp8 cast of a GEMM input; 0 in bf16
-  double memory_s(double bytes) const;
+  double memory_s(double bytes, int kernels = 1) const;
 
   PassCost attention_block() const;
   // The dense MLP, or the shared experts (`ffn` = their size), with their TP communication.

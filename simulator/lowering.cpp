@@ -11,6 +11,7 @@
 
 #include "core/errors.hpp"
 #include "core/units.hpp"
+#include "costmodel/layer_costs.hpp"
 #include "costmodel/memory_model.hpp"
 #include "models/vocab_padding.hpp"
 #include "parallel/layer_placement.hpp"
@@ -37,7 +38,7 @@ double as_double(std::int64_t value) {
 
 // Family ids; -1 where every group of the family has one rank (nothing to communicate).
 struct Families {
-  int tp = -1, cp = -1, dp_cp = -1, pp = -1, ep = -1, etp = -1, etp_ep = -1, edp = -1;
+  int tp = -1, cp = -1, tp_cp = -1, dp_cp = -1, pp = -1, ep = -1, etp = -1, etp_ep = -1, edp = -1;
 };
 
 Families add_families(const ParallelConfig& config, std::vector<CommGroup>& groups) {
@@ -54,6 +55,8 @@ Families add_families(const ParallelConfig& config, std::vector<CommGroup>& grou
   Families families;
   families.tp = add("tp", attention, {"tp"});
   families.cp = add("cp", attention, {"cp"});
+  // Without CP the sequence's shards are the TP group itself.
+  families.tp_cp = config.cp == 1 ? families.tp : add("tp-cp", attention, {"tp", "cp"});
   families.dp_cp = add("dp-cp", attention, {"dp", "cp"});
   families.pp = add("pp", attention, {"pp"});
   families.ep = add("ep", moe, {"ep"});
@@ -454,9 +457,9 @@ private:
   // The phase of non-GEMM ops in the current pass: forward, recompute or backward (dgrad path).
   Phase pass_phase() const { return backward_ ? Phase::backward_dgrad : forward_phase_; }
 
-  int memory(const std::string& op, double bytes, const Deps& deps) {
-    return emit(op, OpKind::memory_bound, Stream::compute, MemoryBoundShape{.bytes = bytes}, deps,
-                pass_phase());
+  int memory(const std::string& op, double bytes, const Deps& deps, int kernels = 1) {
+    return emit(op, OpKind::memory_bound, Stream::compute,
+                MemoryBoundShape{.bytes = bytes, .kernels = kernels}, deps, pass_phase());
   }
 
   // A collective on `family`; with no family (groups of one rank) nothing is emitted and the
@@ -489,8 +492,8 @@ private:
                   forward_phase_);
     const int dgrad = gemm(op, {.m = m, .n = k, .k = n, .groups = groups, .dtype = dtype}, deps,
                            Phase::backward_dgrad);
-    gemm(op, {.m = k, .n = n, .k = m, .groups = groups, .dtype = dtype}, deps,
-         Phase::backward_wgrad);
+    gemm(op, {.m = k, .n = n, .k = m, .groups = groups, .dtype = dtype, .accumulate_fp32 = true},
+         deps, Phase::backward_wgrad);
     return dgrad;
   }
 
@@ -626,9 +629,12 @@ private:
     if (!backward_) {
       const int logits = gemm("moe.router", {.m = s_.sequence_shard, .n = s_.experts, .k = s_.h},
                               {input}, forward_phase_);
-      return memory("moe.topk", s_.router_bytes, {logits});
+      const int topk =
+          memory("moe.topk", s_.router_bytes, {logits}, router_forward_kernels(plan_.options));
+      return collective("moe.aux_loss_ar", families_.tp_cp, Stream::tp_comm,
+                        CollectiveOp::all_reduce, s_.experts * kFp32Bytes, {topk});
     }
-    const int topk = memory("moe.topk", s_.router_bytes, {input});
+    const int topk = memory("moe.topk", s_.router_bytes, {input}, kRouterBackwardKernels);
     return linear("moe.router", s_.sequence_shard, s_.experts, s_.h, {topk}, GemmDtype::bf16);
   }
 

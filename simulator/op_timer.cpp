@@ -50,9 +50,11 @@ double CostModelOpTimer::operator()(const Op& op, std::int64_t rank) const {
   const CollectiveCostModel& collectives = context_.collectives();
   if (const auto* gemm = std::get_if<GemmShape>(&op.shape)) {
     const GemmPrecision precision = precision_of(gemm->dtype);
-    return gemm->groups > 1
-               ? compute.grouped_gemm_time_s(gemm->groups, gemm->m, gemm->n, gemm->k, precision)
-               : compute.gemm_time_s(gemm->m, gemm->n, gemm->k, precision);
+    const GemmOutput output =
+        gemm->accumulate_fp32 ? GemmOutput::fp32_accumulate : GemmOutput::bf16;
+    return gemm->groups > 1 ? compute.grouped_gemm_time_s(gemm->groups, gemm->m, gemm->n, gemm->k,
+                                                          precision, output)
+                            : compute.gemm_time_s(gemm->m, gemm->n, gemm->k, precision, output);
   }
   if (const auto* attention = std::get_if<AttentionOpShape>(&op.shape)) {
     const AttentionShape shape{.batch = attention->batch,
@@ -67,7 +69,7 @@ double CostModelOpTimer::operator()(const Op& op, std::int64_t rank) const {
                                : compute.attention_forward_time_s(shape);
   }
   if (const auto* memory = std::get_if<MemoryBoundShape>(&op.shape)) {
-    return compute.memory_bound_time_s(memory->bytes);
+    return compute.memory_bound_time_s(memory->bytes, memory->kernels);
   }
   if (const auto* collective = std::get_if<CollectiveShape>(&op.shape)) {
     const GroupPlacement& group = placement(collective->group_id, rank);

@@ -66,11 +66,18 @@ StepProgram two_rank_program() {
        .layer = 0,
        .deps = {dispatch},
        .shape = GemmShape{.m = 512, .n = 14336, .k = 4096, .groups = 4, .dtype = GemmDtype::fp8}});
+  const int router =
+      append_op(first_stage, {.name = "layer0.moe.topk.fwd",
+                              .kind = OpKind::memory_bound,
+                              .micro_batch = 0,
+                              .layer = 0,
+                              .deps = {experts},
+                              .shape = MemoryBoundShape{.bytes = 4096, .kernels = 29}});
   append_op(first_stage, {.name = "stage0.send.fwd",
                           .kind = OpKind::send,
                           .stream = Stream::pp_comm,
                           .micro_batch = 0,
-                          .deps = {experts},
+                          .deps = {router},
                           .shape = PeerTransfer{kPpFamily, 1, 16777216, 7}});
 
   RankProgram second_stage{{1}, {}};
@@ -87,10 +94,17 @@ StepProgram two_rank_program() {
                      .layer = 1,
                      .deps = {received},
                      .shape = AttentionOpShape{2, 16, 4, 4096, 4096, 192, 128, true, true}});
+  const int wgrad = append_op(
+      second_stage, {.name = "layer1.attn.proj.wgrad",
+                     .phase = Phase::backward_wgrad,
+                     .micro_batch = 0,
+                     .layer = 1,
+                     .deps = {attention},
+                     .shape = GemmShape{.m = 4096, .n = 4096, .k = 8192, .accumulate_fp32 = true}});
   append_op(second_stage, {.name = "optimizer.step",
                            .kind = OpKind::memory_bound,
                            .phase = Phase::optimizer,
-                           .deps = {attention},
+                           .deps = {wgrad},
                            .shape = MemoryBoundShape{1.5e9}});
   program.programs = {first_stage, second_stage};
   return program;
@@ -130,6 +144,9 @@ TEST(StepProgram, JsonPutsTheShapeUnderItsKindAndLeavesDefaultsOut) {
   EXPECT_EQ(dispatch["collective"], json::parse(R"({"op": "all_to_all_v", "group_id": 2,
       "bytes": 400.5, "send_bytes_per_peer": [100.25, 300.25]})"));
   EXPECT_EQ(written["programs"][0]["ops"][3]["gemm"]["groups"], 4);
+  EXPECT_EQ(written["programs"][0]["ops"][4]["memory_bound"],
+            json::parse(R"({"bytes": 4096.0, "kernels": 29})"));
+  EXPECT_EQ(written["programs"][1]["ops"][2]["gemm"]["accumulate_fp32"], true);
 }
 
 TEST(StepProgram, SavesAndLoads) {
@@ -250,14 +267,22 @@ TEST(StepProgramValidation, NegativeSize) {
             "program.programs[0].ops[0].gemm.k: -1 is negative");
 }
 
+TEST(StepProgramValidation, KernelCountOutOfRange) {
+  StepProgram program = two_rank_program();
+  std::get<MemoryBoundShape>(first_op(program, 4).shape).kernels = 0;
+  EXPECT_EQ(error_of([&] { validate_step_program(program); }),
+            "program.programs[0].ops[4].memory_bound.kernels: 0 is not a kernel count from 1 to "
+            "1024");
+}
+
 TEST(StepProgramValidation, PeerOutsideTheGroupOrItself) {
   StepProgram program = two_rank_program();
-  std::get<PeerTransfer>(first_op(program, 4).shape).peer_index = 2;
+  std::get<PeerTransfer>(first_op(program, 5).shape).peer_index = 2;
   EXPECT_EQ(error_of([&] { validate_step_program(program); }),
-            "program.programs[0].ops[4].send.peer_index: 2 is outside rank 0's group of 2 ranks");
-  std::get<PeerTransfer>(first_op(program, 4).shape).peer_index = 0;
+            "program.programs[0].ops[5].send.peer_index: 2 is outside rank 0's group of 2 ranks");
+  std::get<PeerTransfer>(first_op(program, 5).shape).peer_index = 0;
   EXPECT_EQ(error_of([&] { validate_step_program(program); }),
-            "program.programs[0].ops[4].send.peer_index: 0 is rank 0 itself");
+            "program.programs[0].ops[5].send.peer_index: 0 is rank 0 itself");
 }
 
 TEST(StepProgramValidation, ShapeThatDoesNotMatchTheKind) {

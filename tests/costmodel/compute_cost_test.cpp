@@ -133,17 +133,23 @@ TEST_F(CalibratedH100, ZeroSizedWorkCostsNothing) {
   EXPECT_EQ(model.attention_forward_time_s({1, 32, 8, 0, 4096, 128, 128, false}), 0.0);
 }
 
-TEST_F(CalibratedH100, GroupedGemmIsBoundedByOneByOneSharedWavesAndOwnWeights) {
+TEST_F(CalibratedH100, GroupedGemmOverlapsSmallGroupsUpToTheStreams) {
   // One group is one GEMM.
   EXPECT_DOUBLE_EQ(model.grouped_gemm_time_s(1, 512, 4096, 7168, kBf16),
                    model.gemm_time_s(512, 4096, 7168, kBf16));
-  // Groups that fill the GPU share the waves of one GEMM of all their rows: on the table (at the
-  // training-load clock) 8192 rows run faster than 8 GEMMs of 1024, and their own operands stream
-  // in less time than that.
+  // Groups that fill the GPU (1024×4096 is 8×16 = 128 tiles of 128×256 on 132 SMs) run one after
+  // another, as Transformer Engine's per-group cuBLAS calls do, though one GEMM of all their rows
+  // would be faster.
   EXPECT_DOUBLE_EQ(model.grouped_gemm_time_s(8, 1024, 4096, 7168, kBf16),
-                   model.gemm_time_s(8 * 1024, 4096, 7168, kBf16));
-  EXPECT_LT(model.grouped_gemm_time_s(8, 1024, 4096, 7168, kBf16),
+                   8 * model.gemm_time_s(1024, 4096, 7168, kBf16));
+  EXPECT_LT(model.gemm_time_s(8 * 1024, 4096, 7168, kBf16),
             8 * model.gemm_time_s(1024, 4096, 7168, kBf16));
+  // Groups of a quarter of the SMs (256×4096: 32 tiles) overlap, but here their own weights
+  // (8 × 58.7 MB) take longer to stream than four at a time would.
+  EXPECT_GT(model.grouped_gemm_time_s(8, 256, 4096, 7168, kBf16),
+            2 * model.gemm_time_s(256, 4096, 7168, kBf16));
+  EXPECT_LT(model.grouped_gemm_time_s(8, 256, 4096, 7168, kBf16),
+            8 * model.gemm_time_s(256, 4096, 7168, kBf16));
   // Small groups stream one weight matrix each: 32 × 2·4096·7168 bytes at the calibrated
   // 3124 GB/s, well above one GEMM of all their rows.
   const double weights_s = 32 * (2.0 * (128 * 7168 + 7168 * 4096) + 2.0 * 128 * 4096) / 3124e9;
@@ -169,6 +175,22 @@ TEST_F(CalibratedH100, GroupedGemmIsBoundedByOneByOneSharedWavesAndOwnWeights) {
       previous = time;
     }
   }
+}
+
+TEST_F(CalibratedH100, AccumulatingIntoFp32BoundsSmallInnerWeightGradients) {
+  // A fine-grained expert's weight gradient: [6144, 2048] from 512 rows. Into fp32 main_grad the
+  // output is read and written in fp32: 6144·2048·8 bytes plus the bf16 operands, at 3124 GB/s.
+  const double bytes = 6144.0 * 2048 * 8 + 2.0 * (6144.0 * 512 + 512.0 * 2048);
+  EXPECT_DOUBLE_EQ(model.gemm_time_s(6144, 2048, 512, kBf16, GemmOutput::fp32_accumulate),
+                   bytes / 3124e9);
+  EXPECT_LT(model.gemm_time_s(6144, 2048, 512, kBf16), bytes / 3124e9);
+  // The same holds for each group of a grouped GEMM too large to overlap (384 tiles).
+  EXPECT_DOUBLE_EQ(
+      model.grouped_gemm_time_s(8, 6144, 2048, 512, kBf16, GemmOutput::fp32_accumulate),
+      8 * bytes / 3124e9);
+  // A deep inner dimension stays compute-bound: accumulating costs nothing extra.
+  EXPECT_DOUBLE_EQ(model.gemm_time_s(6144, 2048, 8192, kBf16, GemmOutput::fp32_accumulate),
+                   model.gemm_time_s(6144, 2048, 8192, kBf16));
 }
 
 TEST_F(CalibratedH100, AttentionReproducesTheMeasuredPoint) {

@@ -17,12 +17,12 @@ const std::vector<PaperComparison>& comparisons() {
   return all;
 }
 
-// Issue #3 asks for every row within ±10%. The fine-grained Mixtral-8x22B-G8T8 rows (64 experts,
-// top-8) are still over-predicted by 11%: costs of the fine-grained dispatch path that the model
-// does not yet price (see the README's validation section). They are held to ±15% until then, so
-// a regression in either direction still fails.
+// Issue #3 asks for every row within ±10%. The fine-grained Mixtral-8x22B-G8T8 without folding
+// (EP8·ETP2 across two nodes, a third of its step in InfiniBand all-to-all) is over-predicted by
+// 10.2% (see the README's validation section); it is held to ±11% so that a regression in either
+// direction still fails.
 bool known_fine_grained_gap(const PaperComparison& c) {
-  return c.plan.model.name == "mixtral-8x22b-g8t8";
+  return c.plan.model.name == "mixtral-8x22b-g8t8" && !c.plan.options.folding;
 }
 
 TEST(PaperValidation, PredictedMfuIsWithinTenPercentOfPublished) {
@@ -32,7 +32,7 @@ TEST(PaperValidation, PredictedMfuIsWithinTenPercentOfPublished) {
   for (const PaperComparison& c : comparisons()) {
     if (c.fp8)
       continue;
-    const double bound = known_fine_grained_gap(c) ? 0.15 : 0.10;
+    const double bound = known_fine_grained_gap(c) ? 0.11 : 0.10;
     EXPECT_LE(std::abs(c.relative_error()), bound)
         << c.plan.model.name << (c.plan.options.folding ? " folding" : " no folding")
         << ": published " << c.published << ", predicted " << c.predicted();
@@ -41,7 +41,7 @@ TEST(PaperValidation, PredictedMfuIsWithinTenPercentOfPublished) {
     ++rows;
   }
   EXPECT_EQ(rows, 8);
-  EXPECT_LE(absolute_error_sum / rows, 0.07);
+  EXPECT_LE(absolute_error_sum / rows, 0.05);
 }
 
 TEST(PaperValidation, FoldingBeatsNoFoldingForEveryModel) {
