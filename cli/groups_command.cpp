@@ -96,7 +96,7 @@ int run_groups(const GroupsOptions& options) {
   }
 
   const Cluster cluster(load_cluster(options.cluster), options.gpus);
-  const RankGroups all_groups = all_rank_groups(config);
+  const RankGroups all_groups = all_rank_groups(config, folding);
   const RankGroups groups =
       options.rank >= 0 ? groups_holding_rank(all_groups, options.rank) : all_groups;
 
@@ -104,7 +104,8 @@ int run_groups(const GroupsOptions& options) {
     nlohmann::ordered_json json = rank_groups_to_json(groups);
     if (options.rank >= 0) {
       json["rank"] = options.rank;
-      json["coordinates"] = rank_coordinates_to_json(coordinates_of_rank(config, options.rank));
+      json["coordinates"] =
+          rank_coordinates_to_json(coordinates_of_rank(config, options.rank, folding));
     }
     fmt::print("{}\n", json.dump(2));
     return 0;
@@ -114,7 +115,7 @@ int run_groups(const GroupsOptions& options) {
              config.vpp > 1 ? fmt::format(" VPP{}", config.vpp) : "", config.etp, config.ep,
              config.edp, config.pp, folding ? "folded" : "no folding");
   if (options.rank >= 0) {
-    const RankCoordinates at = coordinates_of_rank(config, options.rank);
+    const RankCoordinates at = coordinates_of_rank(config, options.rank, folding);
     fmt::print("rank {}: attention tp={} cp={} dp={} pp={}  |  moe etp={} ep={} edp={} pp={}\n",
                options.rank, at.attention.tp, at.attention.cp, at.attention.dp, at.attention.pp,
                at.moe.etp, at.moe.ep, at.moe.edp, at.moe.pp);

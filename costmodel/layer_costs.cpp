@@ -36,9 +36,10 @@ GemmPrecision gemm_precision(Precision precision) {
 
 } // namespace
 
-PlacedGroups place_groups_of_rank_zero(const Cluster& cluster, const ParallelConfig& config) {
+PlacedGroups place_groups_of_rank_zero(const Cluster& cluster, const ParallelConfig& config,
+                                       bool folding) {
   const RankLayout attention = attention_rank_layout(config);
-  const RankLayout moe = moe_rank_layout(config);
+  const RankLayout moe = moe_rank_layout(config, folding);
   return {.tp = place(cluster, attention, {"tp"}),
           .cp = place(cluster, attention, {"cp"}),
           .tp_cp = place(cluster, attention, {"tp", "cp"}),
@@ -47,7 +48,7 @@ PlacedGroups place_groups_of_rank_zero(const Cluster& cluster, const ParallelCon
           .ep = place(cluster, moe, {"ep"}),
           .etp = place(cluster, moe, {"etp"}),
           .etp_ep = place(cluster, moe, {"etp", "ep"}),
-          .edp = place(cluster, moe, {"edp"})};
+          .edp = place(cluster, moe, {"cp", "edp"})};
 }
 
 LayerCostModel::LayerCostModel(const CostContext& context, const ModelSpec& model,

@@ -18,7 +18,8 @@ namespace foldplan {
 struct PlacedGroups {
   GroupPlacement tp, cp, tp_cp, pp, dp_cp, ep, etp, etp_ep, edp;
 };
-PlacedGroups place_groups_of_rank_zero(const Cluster& cluster, const ParallelConfig& config);
+PlacedGroups place_groups_of_rank_zero(const Cluster& cluster, const ParallelConfig& config,
+                                       bool folding = true);
 
 // The small kernels of Megatron-Core's TopKRouter after its gating GEMM, counted in router.py and
 // moe_utils.topk_softmax_with_capacity: top-k, softmax and its cast, the probabilities and the

@@ -52,7 +52,8 @@ StepEstimate estimate_step(const CostContext& context, const Plan& plan,
   const ModelSpec& model = plan.model;
   const ParallelConfig& config = plan.parallel;
   const PlanOptions& options = plan.options;
-  const PlacedGroups groups = place_groups_of_rank_zero(context.cluster(), config);
+  const PlacedGroups groups =
+      place_groups_of_rank_zero(context.cluster(), config, plan.options.folding);
   const LayerCostModel layers(context, model, config, plan.training, options, groups,
                               expert_load_factor);
   const CollectiveCostModel& collectives = context.collectives();

@@ -38,7 +38,9 @@ const std::vector<GroupFamily>& attention_families() {
 // "tp-ep-pp"; its "pp" groups are asserted equal to the decoder's.
 const std::vector<GroupFamily>& moe_families() {
   static const std::vector<GroupFamily> families = {
-      {"etp", {"etp"}},          {"ep", {"ep"}}, {"edp", {"edp"}},
+      // Without folding the expert layout keeps CP between ETP and EP: the data-parallel
+      // replicas of an expert span both.
+      {"etp", {"etp"}},          {"ep", {"ep"}}, {"edp", {"cp", "edp"}},
       {"etp-ep", {"etp", "ep"}}, {"pp", {"pp"}}, {"etp-ep-pp", {"etp", "ep", "pp"}},
   };
   return families;
@@ -82,14 +84,22 @@ RankLayout attention_rank_layout(const ParallelConfig& config) {
   return {{"tp", config.tp}, {"cp", config.cp}, {"ep", 1}, {"dp", config.dp}, {"pp", config.pp}};
 }
 
-RankLayout moe_rank_layout(const ParallelConfig& config) {
+RankLayout moe_rank_layout(const ParallelConfig& config, bool folding) {
+  if (!folding) {
+    // Pre-folding Megatron: one generator, EP carved out of DP after TP and CP.
+    return {{"etp", config.tp},
+            {"cp", config.cp},
+            {"ep", config.ep},
+            {"edp", config.dp / config.ep},
+            {"pp", config.pp}};
+  }
   return {
       {"etp", config.etp}, {"cp", 1}, {"ep", config.ep}, {"edp", config.edp}, {"pp", config.pp}};
 }
 
-RankGroups all_rank_groups(const ParallelConfig& config) {
+RankGroups all_rank_groups(const ParallelConfig& config, bool folding) {
   const RankLayout attention = attention_rank_layout(config);
-  const RankLayout moe = moe_rank_layout(config);
+  const RankLayout moe = moe_rank_layout(config, folding);
   if (layout_world_size(attention) != layout_world_size(moe)) {
     throw std::invalid_argument(
         fmt::format("attention world TP·CP·DP·PP = {} differs from expert world ETP·EP·EDP·PP = {}",
@@ -113,11 +123,14 @@ const std::vector<RankGroup>& groups_named(const std::vector<NamedRankGroups>& f
   return found->groups;
 }
 
-RankCoordinates coordinates_of_rank(const ParallelConfig& config, std::int64_t rank) {
+RankCoordinates coordinates_of_rank(const ParallelConfig& config, std::int64_t rank, bool folding) {
   const std::vector<std::int64_t> a = rank_coordinates(attention_rank_layout(config), rank);
-  const std::vector<std::int64_t> m = rank_coordinates(moe_rank_layout(config), rank);
-  // Layout positions: attention {tp, cp, ep, dp, pp}, experts {etp, cp, ep, edp, pp}.
-  return {AttentionCoordinates{a[0], a[1], a[3], a[4]}, MoeCoordinates{m[0], m[2], m[3], m[4]}};
+  const RankLayout moe = moe_rank_layout(config, folding);
+  const std::vector<std::int64_t> m = rank_coordinates(moe, rank);
+  // Layout positions: attention {tp, cp, ep, dp, pp}, experts {etp, cp, ep, edp, pp}; the
+  // expert data-parallel index runs over the layout's CP (1 with folding) and EDP digits.
+  const std::int64_t edp = m[1] + moe[1].size * m[3];
+  return {AttentionCoordinates{a[0], a[1], a[3], a[4]}, MoeCoordinates{m[0], m[2], edp, m[4]}};
 }
 
 nlohmann::ordered_json rank_groups_to_json(const RankGroups& groups) {

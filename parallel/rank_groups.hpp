@@ -35,12 +35,14 @@ struct RankGroups {
 
 // Megatron initialize_model_parallel's decoder_rank_generator layout: {tp, cp, ep = 1, dp, pp}.
 RankLayout attention_rank_layout(const ParallelConfig& config);
-// Megatron's expert_decoder_rank_generator layout: {etp, cp = 1, ep, edp, pp}.
-RankLayout moe_rank_layout(const ParallelConfig& config);
+// Megatron's expert_decoder_rank_generator layout: {etp, cp = 1, ep, edp, pp}. Without folding
+// (pre-folding Megatron's single generator) EP is carved out of DP after TP and CP:
+// {tp, cp, ep, dp / ep, pp}, so an EP group spans TP·CP·EP consecutive ranks.
+RankLayout moe_rank_layout(const ParallelConfig& config, bool folding = true);
 
 // Every group of every family. `config` must have TP·CP·DP = ETP·EP·EDP (std::invalid_argument
 // otherwise: validate the configuration first).
-RankGroups all_rank_groups(const ParallelConfig& config);
+RankGroups all_rank_groups(const ParallelConfig& config, bool folding = true);
 
 // The same families, each keeping only the one group that holds `rank`.
 RankGroups groups_holding_rank(const RankGroups& groups, std::int64_t rank);
@@ -64,7 +66,8 @@ struct RankCoordinates {
   MoeCoordinates moe;
   bool operator==(const RankCoordinates&) const = default;
 };
-RankCoordinates coordinates_of_rank(const ParallelConfig& config, std::int64_t rank);
+RankCoordinates coordinates_of_rank(const ParallelConfig& config, std::int64_t rank,
+                                    bool folding = true);
 
 // {"attention": {"tp": [[0,1],…], …}, "moe": {"etp": …}} with families in the order above.
 nlohmann::ordered_json rank_groups_to_json(const RankGroups& groups);

@@ -41,9 +41,9 @@ struct Families {
   int tp = -1, cp = -1, tp_cp = -1, dp_cp = -1, pp = -1, ep = -1, etp = -1, etp_ep = -1, edp = -1;
 };
 
-Families add_families(const ParallelConfig& config, std::vector<CommGroup>& groups) {
+Families add_families(const ParallelConfig& config, bool folding, std::vector<CommGroup>& groups) {
   const RankLayout attention = attention_rank_layout(config);
-  const RankLayout moe = moe_rank_layout(config);
+  const RankLayout moe = moe_rank_layout(config, folding);
   auto add = [&](const char* name, const RankLayout& layout, std::vector<std::string> varying) {
     std::vector<RankGroup> members = generate_rank_groups(layout, varying);
     if (members.front().size() <= 1)
@@ -62,7 +62,7 @@ Families add_families(const ParallelConfig& config, std::vector<CommGroup>& grou
   families.ep = add("ep", moe, {"ep"});
   families.etp = add("etp", moe, {"etp"});
   families.etp_ep = add("etp-ep", moe, {"etp", "ep"});
-  families.edp = add("edp", moe, {"edp"});
+  families.edp = add("edp", moe, {"cp", "edp"});
   return families;
 }
 
@@ -1000,7 +1000,7 @@ StepProgram lower_plan(const Plan& plan) {
   const ParallelConfig& config = plan.parallel;
   StepProgram program;
   program.world_size = config.world_size();
-  const Families families = add_families(config, program.groups);
+  const Families families = add_families(config, plan.options.folding, program.groups);
   const LayerShapes shapes = layer_shapes(plan);
 
   // pp is the slowest dimension of both layouts: stage r holds one contiguous block of ranks.

@@ -159,6 +159,24 @@ TEST(RankGroups, WithoutFoldingExpertGroupsSitInsideDataParallel) {
             (Groups{{0, 4}, {1, 5}, {2, 6}, {3, 7}, {8, 12}, {9, 13}, {10, 14}, {11, 15}}));
 }
 
+// With CP, pre-folding Megatron's one generator (order tp-cp-ep-dp-pp) puts EP after TP and CP:
+// an EP group spans TP·CP·EP consecutive ranks, which the paper blames for all-to-alls that
+// leave the node. 16 GPUs, TP2 CP2 (DP4), EP2: EP groups stride 4; expert data parallelism spans
+// CP and the rest of DP. Folding the same sizes keeps EP on neighbours.
+TEST(RankGroups, WithoutFoldingExpertGroupsStrideOverContextParallel) {
+  const ParallelConfig config = make_parallel_config(16, {.tp = 2, .cp = 2, .ep = 2}, false);
+  ASSERT_EQ(config.edp, 4);
+  const RankGroups unfolded = all_rank_groups(config, /*folding=*/false);
+  EXPECT_EQ(groups_named(unfolded.moe, "ep")[0], (RankGroup{0, 4}));
+  EXPECT_EQ(groups_named(unfolded.moe, "edp")[0], (RankGroup{0, 2, 8, 10}));
+  EXPECT_EQ(groups_named(unfolded.moe, "etp-ep")[0], (RankGroup{0, 1, 4, 5}));
+  // Rank 10 = tp 0, cp 1, ep 0, dp' 1: expert data-parallel index cp + CP·dp' = 3.
+  EXPECT_EQ(coordinates_of_rank(config, 10, false).moe,
+            (MoeCoordinates{.etp = 0, .ep = 0, .edp = 3, .pp = 0}));
+  const RankGroups folded_groups = all_rank_groups(config, /*folding=*/true);
+  EXPECT_EQ(groups_named(folded_groups.moe, "ep")[0], (RankGroup{0, 2}));
+}
+
 TEST(RankGroups, FamiliesComeInAFixedOrderAndPrintSo) {
   const RankGroups groups = all_rank_groups(folded(2, {.tp = 2, .ep = 2, .etp = 1}));
   EXPECT_EQ(rank_groups_to_json(groups).dump(),
