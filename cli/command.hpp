@@ -11,6 +11,7 @@ namespace foldplan::cli {
 // Runs the chosen command; returns the process exit code.
 using CommandAction = std::function<int()>;
 
+void add_search_command(CLI::App& app, CommandAction& chosen);
 void add_models_command(CLI::App& app, CommandAction& chosen);
 void add_clusters_command(CLI::App& app, CommandAction& chosen);
 void add_groups_command(CLI::App& app, CommandAction& chosen);

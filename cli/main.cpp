@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   app.footer(kGuide);
 
   foldplan::cli::CommandAction chosen;
+  foldplan::cli::add_search_command(app, chosen);
   foldplan::cli::add_models_command(app, chosen);
   foldplan::cli::add_clusters_command(app, chosen);
   foldplan::cli::add_groups_command(app, chosen);

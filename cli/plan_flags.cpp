@@ -45,6 +45,16 @@ void add_plan_flags(CLI::App& command, PlanFlags& flags) {
                    "Megatron's --overlap-moe-expert-parallel-comm");
 }
 
+Precision precision_from_fp8_flag(const std::string& recipe) {
+  if (recipe.empty())
+    return Precision::bf16;
+  if (recipe == "tensorwise")
+    return Precision::fp8_tensorwise;
+  if (recipe == "blockwise")
+    return Precision::fp8_blockwise;
+  throw InputError("--fp8", fmt::format("\"{}\" is not one of tensorwise, blockwise", recipe));
+}
+
 Plan plan_from_flags(const PlanFlags& flags) {
   Plan plan;
   plan.model = load_model(flags.model, "--model");
@@ -64,13 +74,7 @@ Plan plan_from_flags(const PlanFlags& flags) {
   if (flags.capacity_factor > 0)
     plan.options.capacity_factor = flags.capacity_factor;
   plan.options.pad_to_capacity = flags.pad_to_capacity;
-  if (flags.fp8 == "tensorwise") {
-    plan.options.precision = Precision::fp8_tensorwise;
-  } else if (flags.fp8 == "blockwise") {
-    plan.options.precision = Precision::fp8_blockwise;
-  } else if (!flags.fp8.empty()) {
-    throw InputError("--fp8", fmt::format("\"{}\" is not one of tensorwise, blockwise", flags.fp8));
-  }
+  plan.options.precision = precision_from_fp8_flag(flags.fp8);
   plan.options.cp_comm_type = parse_cp_comm_type(flags.cp_comm_type, "--cp-comm-type");
   plan.options.overlap_grad_reduce = !flags.no_overlap_grad_reduce;
   plan.options.overlap_param_gather = !flags.no_overlap_grad_reduce;

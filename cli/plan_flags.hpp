@@ -32,6 +32,9 @@ struct PlanFlags {
 // Registers the flags on `command`, storing into `flags` (which must outlive parsing).
 void add_plan_flags(CLI::App& command, PlanFlags& flags);
 
+// --fp8 RECIPE ("" for bf16); InputError naming --fp8 for an unknown recipe.
+Precision precision_from_fp8_flag(const std::string& recipe);
+
 // Builds and validates the plan; InputError naming the flag or field for anything wrong.
 Plan plan_from_flags(const PlanFlags& flags);
 

@@ -191,6 +191,73 @@ TEST(FoldplanCommand, TraceWritesAChromeTraceOfEveryStage) {
                      "--ranks: 16 is not a rank of the plan's 16 GPUs");
 }
 
+TEST(FoldplanCommand, SearchJsonRanksPlansAndCountsRejections) {
+  const std::string plan_path = testing::TempDir() + "/search_best.json";
+  const CommandResult result =
+      run_foldplan("search --model mixtral-8x7b --gpus 16 --gbs 64 --mbs 1 --recompute none "
+                   "--top 3 --simulate-top 1 --json -o " +
+                   plan_path);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const nlohmann::json json = nlohmann::json::parse(result.output);
+  ASSERT_EQ(json["plans"].size(), 3u);
+  EXPECT_GT(json["evaluated"].get<int>(), json["timed"].get<int>());
+  std::int64_t rejected = 0;
+  for (const auto& [reason, count] : json["rejected"].items())
+    rejected += count.get<std::int64_t>();
+  EXPECT_EQ(json["timed"].get<std::int64_t>() + rejected, json["evaluated"].get<std::int64_t>());
+  EXPECT_GE(json["elapsed_s"].get<double>(), 0.0);
+  EXPECT_TRUE(json["ranking"][0].contains("simulated_step_time_s"));
+  EXPECT_FALSE(json["ranking"][1].contains("simulated_step_time_s"));
+  for (const nlohmann::json& plan : json["plans"]) {
+    EXPECT_EQ(plan["training"]["micro_batch_size"], 1);
+    EXPECT_EQ(plan["options"]["recompute"], "none");
+  }
+  // -o wrote the best plan, which the other commands read.
+  const CommandResult simulated = run_foldplan("simulate " + plan_path + " --json");
+  ASSERT_EQ(simulated.exit_code, 0) << simulated.output;
+  EXPECT_NEAR(nlohmann::json::parse(simulated.output)["step_time_s"].get<double>(),
+              json["ranking"][0]["simulated_step_time_s"].get<double>(), 1e-9);
+}
+
+TEST(FoldplanCommand, SearchTableExplainsTheBestAndComparesFolding) {
+  const CommandResult result =
+      run_foldplan("search --model mixtral-8x7b --gpus 16 --gbs 64 --mbs 1 --top 3 "
+                   "--simulate-top 0 --compare-folding");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("MoE Parallel Folding"), std::string::npos);
+  EXPECT_NE(result.output.find("no folding (ETP = TP, EP in DP)"), std::string::npos);
+  EXPECT_NE(result.output.find("why the best win:"), std::string::npos);
+  EXPECT_NE(result.output.find("rejected points by reason:"), std::string::npos);
+  EXPECT_NE(result.output.find("folding vs no folding (bests):"), std::string::npos);
+}
+
+TEST(FoldplanCommand, SearchRejectsBadInputWithOneLine) {
+  expect_input_error("search --tp 0", "--tp: 0 is not a positive integer");
+  expect_input_error("search --capacity 1.x",
+                     "--capacity: \"1.x\" is not \"dropless\", a positive capacity factor or a "
+                     "factor with \":pad\" (1.25:pad)");
+  expect_input_error("search --recompute most",
+                     "--recompute: \"most\" is not one of none, selective, full");
+  expect_input_error("search --model mixtral8x22b",
+                     "--model: unknown model 'mixtral8x22b'; did you mean "
+                     "'mixtral-8x22b'?");
+  expect_input_error("search --gpus 8 --top 0", "top: 0 is not a positive number of plans");
+  expect_input_error(
+      "search --gpus 12",
+      "--gpus: 12 is not a multiple of gpus_per_node 8 of cluster dgx-h100 (use whole "
+      "nodes, or fewer than 8 GPUs for one partial node)");
+  expect_input_error("search --no-folding --compare-folding",
+                     "--compare-folding: searches both spaces; drop --no-folding");
+}
+
+TEST(FoldplanCommand, SearchWithNothingValidSaysWhyAndFails) {
+  // 8 GPUs cannot hold Mixtral-8x22B's 141B parameters and their optimizer state in 80 GB each.
+  const CommandResult result = run_foldplan("search --gpus 8 --simulate-top 0");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("no plan is valid and fits"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("does not fit in memory"), std::string::npos);
+}
+
 TEST(FoldplanCommand, NoArgumentsShowsTheGuide) {
   const CommandResult result = run_foldplan("");
   EXPECT_EQ(result.exit_code, 0);

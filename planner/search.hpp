@@ -1,0 +1,60 @@
+// The search: walks a SearchSpace, rejects the points Megatron would refuse (counted by reason),
+// prunes by memory before timing anything, times every survivor with the analytic estimate on
+// every core, and re-ranks the best few with the full discrete-event simulation.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parallel/plan.hpp"
+#include "planner/search_space.hpp"
+#include "topologies/gpu_calibration.hpp"
+
+namespace foldplan {
+
+struct SearchRequest {
+  ModelSpec model;
+  ClusterSpec cluster;
+  std::int64_t gpus = 0;
+  TrainingShape training; // micro_batch_size comes from the space
+  SearchSpace space;
+  // Everything the space does not vary: precision, CP communication, overlaps, drop policy.
+  PlanOptions options;
+  std::int64_t top_k = 10;                   // plans returned, best first
+  std::int64_t simulate_top = 3;             // of those, how many the event simulation re-ranks
+  unsigned threads = 0;                      // 0: every hardware thread
+  std::optional<GpuCalibration> calibration; // default: the shipped one for the cluster's GPU
+};
+
+struct RankedPlan {
+  Plan plan;                                   // with its analytic prediction
+  std::optional<double> simulated_step_time_s; // when the simulation re-ranked it
+  // What ranks it: the simulated step time when there is one, else the estimate's.
+  double ranking_step_time_s() const;
+};
+
+struct SearchResult {
+  std::vector<RankedPlan> plans;                // best first, at most top_k
+  std::int64_t evaluated = 0;                   // points of the space examined
+  std::int64_t timed = 0;                       // of those, valid and fitting: estimated
+  std::map<std::string, std::int64_t> rejected; // reason -> points
+  double elapsed_s = 0;
+};
+
+// Called from the searching thread with the points examined so far (at most every 100 ms).
+using SearchProgress = std::function<void(std::int64_t done, std::int64_t total)>;
+
+// InputError for a request that cannot be searched (no GPUs, an empty dimension, a space over
+// kMaxSearchPoints). No valid plan is not an error: `plans` is empty and `rejected` says why.
+SearchResult search(const SearchRequest& request, const SearchProgress& progress = {});
+
+// Bounds the work and memory of one search: the space's product of list sizes.
+inline constexpr std::int64_t kMaxSearchPoints = 50'000'000;
+
+nlohmann::json search_result_to_json(const SearchResult& result);
+
+} // namespace foldplan
