@@ -20,6 +20,9 @@ constexpr const char* kGuide =
 with MoE Parallel Folding (attention as TP x CP x DP x PP, MoE as ETP x EP x EDP x PP).
 
 Everyday commands:
+  foldplan search --model mixtral-8x22b --cluster dgx-h100 --gpus 128 --seq 4096 --gbs 256
+                                      the fastest plans that fit, ranked, and why
+  foldplan explain plan.json          where a plan's time and memory go; the next-best plans
   foldplan models                     the model presets and their sizes
   foldplan clusters                   the cluster presets
   foldplan estimate --model mixtral-8x22b --gpus 128 --tp 2 --pp 8 --ep 8 --etp 1
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
 
   foldplan::cli::CommandAction chosen;
   foldplan::cli::add_search_command(app, chosen);
+  foldplan::cli::add_explain_command(app, chosen);
   foldplan::cli::add_models_command(app, chosen);
   foldplan::cli::add_clusters_command(app, chosen);
   foldplan::cli::add_groups_command(app, chosen);

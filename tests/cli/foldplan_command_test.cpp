@@ -258,6 +258,27 @@ TEST(FoldplanCommand, SearchWithNothingValidSaysWhyAndFails) {
   EXPECT_NE(result.output.find("does not fit in memory"), std::string::npos);
 }
 
+TEST(FoldplanCommand, ExplainShowsLayersStagesGroupsAndAlternatives) {
+  const std::string plan_path = testing::TempDir() + "/explain_plan.json";
+  ASSERT_EQ(
+      run_foldplan("estimate --tp 2 --pp 8 --ep 8 --etp 1 --capacity-factor 1 -o " + plan_path)
+          .exit_code,
+      0);
+  const CommandResult text = run_foldplan("explain " + plan_path);
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  for (const char* section : {"moe x56 forward", "(* paces the pipeline)", "NVLink", "InfiniBand",
+                              "memory of stage", "the best plans of the same space"}) {
+    EXPECT_NE(text.output.find(section), std::string::npos) << section;
+  }
+  const CommandResult json = run_foldplan("explain " + plan_path + " --json --alternatives 2");
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  const nlohmann::json parsed = nlohmann::json::parse(json.output);
+  EXPECT_EQ(parsed["alternatives"].size(), 2u);
+  EXPECT_EQ(parsed["stages"].size(), 8u);
+  expect_input_error("explain " + plan_path + " --alternatives -1",
+                     "--alternatives: -1 is negative (0 leaves them out)");
+}
+
 TEST(FoldplanCommand, NoArgumentsShowsTheGuide) {
   const CommandResult result = run_foldplan("");
   EXPECT_EQ(result.exit_code, 0);
