@@ -1,42 +1,18 @@
 // End-to-end: runs the real `foldplan` binary and checks what users see — exit codes, one-line
 // errors naming the field, and JSON that parses.
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <set>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/run_foldplan.hpp"
+
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output; // stdout and stderr together
-};
-
-CommandResult run_foldplan(const std::string& arguments) {
-  const std::string command = std::string(FOLDPLAN_BINARY) + " " + arguments + " 2>&1";
-  CommandResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr)
-    return result;
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr)
-    result.output += buffer.data();
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-// An input error is exactly one line, prefixed, with exit code 2.
-void expect_input_error(const std::string& arguments, const std::string& expected_message) {
-  const CommandResult result = run_foldplan(arguments);
-  EXPECT_EQ(result.exit_code, 2) << arguments << "\n" << result.output;
-  EXPECT_EQ(result.output, "foldplan: error: " + expected_message + "\n") << arguments;
-}
+using foldplan::testing_cli::CommandResult;
+using foldplan::testing_cli::expect_input_error;
+using foldplan::testing_cli::run_foldplan;
 
 TEST(FoldplanCommand, GroupsJsonMatchesTheWorkedExample) {
   const CommandResult result =
