@@ -632,7 +632,7 @@ private:
       const int topk =
           memory("moe.topk", s_.router_bytes, {logits}, router_forward_kernels(plan_.options));
       return collective("moe.aux_loss_ar", families_.tp_cp, Stream::tp_comm,
-                        CollectiveOp::all_reduce, s_.experts * kFp32Bytes, {topk});
+                        CollectiveOp::all_reduce, as_double(s_.experts) * kFp32Bytes, {topk});
     }
     const int topk = memory("moe.topk", s_.router_bytes, {input}, kRouterBackwardKernels);
     return linear("moe.router", s_.sequence_shard, s_.experts, s_.h, {topk}, GemmDtype::bf16);
