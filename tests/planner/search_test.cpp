@@ -103,10 +103,11 @@ TEST(Search, BestIsTheFastestPointOfTheSpace) {
                 for (const Dispatcher dispatcher : request.space.dispatcher) {
                   if (dispatcher == Dispatcher::allgather && ep * etp == 1)
                     continue;
-                  Plan plan{.model = request.model,
-                            .cluster = request.cluster,
-                            .gpus = request.gpus,
-                            .training = request.training};
+                  Plan plan;
+                  plan.model = request.model;
+                  plan.cluster = request.cluster;
+                  plan.gpus = request.gpus;
+                  plan.training = request.training;
                   plan.training.micro_batch_size = 1;
                   plan.options.recompute = recompute;
                   plan.options.dispatcher = dispatcher;
