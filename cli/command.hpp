@@ -13,6 +13,7 @@ using CommandAction = std::function<int()>;
 
 void add_search_command(CLI::App& app, CommandAction& chosen);
 void add_explain_command(CLI::App& app, CommandAction& chosen);
+void add_export_command(CLI::App& app, CommandAction& chosen);
 void add_models_command(CLI::App& app, CommandAction& chosen);
 void add_clusters_command(CLI::App& app, CommandAction& chosen);
 void add_groups_command(CLI::App& app, CommandAction& chosen);

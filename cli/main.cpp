@@ -23,6 +23,8 @@ Everyday commands:
   foldplan search --model mixtral-8x22b --cluster dgx-h100 --gpus 128 --seq 4096 --gbs 256
                                       the fastest plans that fit, ranked, and why
   foldplan explain plan.json          where a plan's time and memory go; the next-best plans
+  foldplan export plan.json --format megatron
+                                      the Megatron-LM command (flags, environment) that runs it
   foldplan models                     the model presets and their sizes
   foldplan clusters                   the cluster presets
   foldplan estimate --model mixtral-8x22b --gpus 128 --tp 2 --pp 8 --ep 8 --etp 1
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
   foldplan::cli::CommandAction chosen;
   foldplan::cli::add_search_command(app, chosen);
   foldplan::cli::add_explain_command(app, chosen);
+  foldplan::cli::add_export_command(app, chosen);
   foldplan::cli::add_models_command(app, chosen);
   foldplan::cli::add_clusters_command(app, chosen);
   foldplan::cli::add_groups_command(app, chosen);
