@@ -17,7 +17,8 @@ namespace foldplan {
 nlohmann::json chrome_trace(const StepProgram& program, const SimulationResult& result,
                             const std::vector<std::int64_t>& ranks);
 
-// The first rank of every program (one per pipeline stage for a lowered plan).
+// The first rank of every program (one per pipeline stage for a lowered plan; under skewed
+// routing one per stage and place in the ETP×EP group).
 std::vector<std::int64_t> first_rank_of_each_program(const StepProgram& program);
 
 } // namespace foldplan

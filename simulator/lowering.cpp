@@ -1,7 +1,9 @@
 #include "simulator/lowering.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -17,6 +19,7 @@
 #include "parallel/layer_placement.hpp"
 #include "parallel/rank_generator.hpp"
 #include "parallel/rank_groups.hpp"
+#include "simulator/expert_load.hpp"
 
 namespace foldplan {
 namespace {
@@ -173,12 +176,26 @@ struct ChunkPass {
   bool backward = false;
 };
 
-// What a stage does in the interleaved schedule, in program order: a recv before the pass that
-// consumes it, the pass, then the send of its result.
+// One step of a stage's schedule: a forward pass, a backward pass, or both — Megatron's EP-overlap
+// schedule (combined 1F1B) runs a forward and a backward together, interleaved layer by layer.
+struct ScheduleStep {
+  std::optional<ChunkPass> forward;
+  std::optional<ChunkPass> backward;
+
+  template <typename Visit> void for_each_pass(Visit visit) const {
+    if (forward)
+      visit(*forward);
+    if (backward)
+      visit(*backward);
+  }
+};
+
+// What a stage does in the interleaved schedule, in program order: a recv before the step that
+// consumes it, the step, then the send of each result.
 struct StageEvent {
-  enum class Kind { recv, pass, send } kind = Kind::pass;
-  ChunkPass pass;              // the pass computed, or the pass that consumes (recv) or produced
-                               // (send) the tensor
+  enum class Kind { recv, step, send } kind = Kind::step;
+  ScheduleStep step;           // step: the passes computed
+  ChunkPass pass;              // transfers: the pass that consumes (recv) or produced (send) it
   std::int64_t peer = -1;      // transfers: the other stage
   std::int64_t peer_chunk = 0; // transfers: the chunk on the other stage
 };
@@ -188,8 +205,11 @@ struct StageEvent {
 // (k / (PP·VPP))·PP + k mod PP and to chunk (k mod PP·VPP) / PP, backward in reverse chunk order.
 // Warm-up 2·(PP−r−1) + (VPP−1)·PP capped at M·VPP, and everything when M == PP (Megatron's
 // all_warmup_microbatches); then one forward and one backward per step; then the cool-down.
-std::vector<ChunkPass> interleaved_order(std::int64_t pp, std::int64_t vpp,
-                                         std::int64_t micro_batches, std::int64_t pp_rank) {
+// With the EP overlap (combined_1f1b_schedule_for_interleaved_pipelining) the warm-up has one more
+// forward and each steady step runs its forward and backward as one combined step.
+std::vector<ScheduleStep> interleaved_order(std::int64_t pp, std::int64_t vpp,
+                                            std::int64_t micro_batches, std::int64_t pp_rank,
+                                            bool combined) {
   const std::int64_t total = micro_batches * vpp;
   auto pass = [&](std::int64_t k, bool backward) {
     const std::int64_t in_group = k % (pp * vpp);
@@ -199,17 +219,23 @@ std::vector<ChunkPass> interleaved_order(std::int64_t pp, std::int64_t vpp,
                      .backward = backward};
   };
   const std::int64_t warmup =
-      micro_batches == pp ? total : std::min(2 * (pp - pp_rank - 1) + (vpp - 1) * pp, total);
-  std::vector<ChunkPass> order;
+      micro_batches == pp
+          ? total
+          : std::min(2 * (pp - pp_rank - 1) + (vpp - 1) * pp + (combined ? 1 : 0), total);
+  std::vector<ScheduleStep> order;
   order.reserve(static_cast<std::size_t>(2 * total));
   for (std::int64_t k = 0; k < warmup; ++k)
-    order.push_back(pass(k, false));
+    order.push_back({.forward = pass(k, false), .backward = std::nullopt});
   for (std::int64_t k = 0; k < total - warmup; ++k) {
-    order.push_back(pass(warmup + k, false));
-    order.push_back(pass(k, true));
+    if (combined) {
+      order.push_back({.forward = pass(warmup + k, false), .backward = pass(k, true)});
+      continue;
+    }
+    order.push_back({.forward = pass(warmup + k, false), .backward = std::nullopt});
+    order.push_back({.forward = std::nullopt, .backward = pass(k, true)});
   }
   for (std::int64_t k = total - warmup; k < total; ++k)
-    order.push_back(pass(k, true));
+    order.push_back({.forward = std::nullopt, .backward = pass(k, true)});
   return order;
 }
 
@@ -232,18 +258,18 @@ consumer(const ChunkPass& pass, std::int64_t stage, std::int64_t pp, std::int64_
   return std::nullopt;
 }
 
-// Orders every stage's passes and pipeline transfers. The passes keep Megatron's order; the
+// Orders every stage's steps and pipeline transfers. The steps keep Megatron's order; the
 // transfers are placed where a reference run of that order puts them — forward passes 1 time unit,
-// backward 2, transfers instant (a send completes when its pass ends) — and
-// each stage lists its events by (time, transfers before passes, sender, receiver, tag). Both sides
+// backward 2, a combined step 3, transfers instant (a send completes when its step ends) — and
+// each stage lists its events by (time, transfers before steps, sender, receiver, tag). Both sides
 // of a transfer share its key and every dependency points to a smaller key, so the programs
 // follow one global order: the in-order pp_comm streams cannot deadlock whatever the real
 // durations, and with durations proportional to the reference ones the simulation reproduces it.
 std::vector<std::vector<StageEvent>> interleaved_events(std::int64_t pp, std::int64_t vpp,
-                                                        std::int64_t micro_batches) {
-  std::vector<std::vector<ChunkPass>> orders;
+                                                        std::int64_t micro_batches, bool combined) {
+  std::vector<std::vector<ScheduleStep>> orders;
   for (std::int64_t stage = 0; stage < pp; ++stage)
-    orders.push_back(interleaved_order(pp, vpp, micro_batches, stage));
+    orders.push_back(interleaved_order(pp, vpp, micro_batches, stage, combined));
   // End time of each pass: [stage][(micro_batch·vpp + chunk)·2 + backward], −1 before it ran.
   auto index = [vpp](const ChunkPass& pass) {
     return static_cast<std::size_t>((pass.micro_batch * vpp + pass.chunk) * 2 + pass.backward);
@@ -278,18 +304,22 @@ std::vector<std::vector<StageEvent>> interleaved_events(std::int64_t pp, std::in
     for (std::int64_t stage = 0; stage < pp; ++stage) {
       const auto s = static_cast<std::size_t>(stage);
       for (; next[s] < orders[s].size(); ++next[s]) {
-        const ChunkPass& pass = orders[s][next[s]];
+        const ScheduleStep& step = orders[s][next[s]];
         std::int64_t ready = clock[s];
-        if (const auto input = producer(pass, stage)) {
-          const std::int64_t produced =
-              end[static_cast<std::size_t>(input->first)][index(input->second)];
-          if (produced < 0)
-            break;
-          ready = std::max(ready, produced);
-        }
+        bool inputs_ready = true;
+        step.for_each_pass([&](const ChunkPass& pass) {
+          if (const auto input = producer(pass, stage)) {
+            const std::int64_t produced =
+                end[static_cast<std::size_t>(input->first)][index(input->second)];
+            inputs_ready = inputs_ready && produced >= 0;
+            ready = std::max(ready, produced);
+          }
+        });
+        if (!inputs_ready)
+          break;
         start[s].push_back(ready);
-        clock[s] = ready + (pass.backward ? 2 : 1);
-        end[s][index(pass)] = clock[s];
+        clock[s] = ready + (step.forward ? 1 : 0) + (step.backward ? 2 : 0);
+        step.for_each_pass([&](const ChunkPass& pass) { end[s][index(pass)] = clock[s]; });
         progress = true;
       }
     }
@@ -298,32 +328,36 @@ std::vector<std::vector<StageEvent>> interleaved_events(std::int64_t pp, std::in
     if (next[static_cast<std::size_t>(stage)] != orders[static_cast<std::size_t>(stage)].size())
       throw std::logic_error("interleaved schedule: stage " + std::to_string(stage) + " stalls");
 
-  // (time, 0 for transfers / 1 for passes, sender, receiver, tag or position) → event.
+  // (time, 0 for transfers / 1 for steps, sender, receiver, tag or position) → event.
   using Key = std::tuple<std::int64_t, int, std::int64_t, std::int64_t, std::int64_t>;
   std::vector<std::vector<std::pair<Key, StageEvent>>> keyed(static_cast<std::size_t>(pp));
   for (std::int64_t stage = 0; stage < pp; ++stage) {
     const auto s = static_cast<std::size_t>(stage);
     for (std::size_t position = 0; position < orders[s].size(); ++position) {
-      const ChunkPass& pass = orders[s][position];
+      const ScheduleStep& step = orders[s][position];
       keyed[s].push_back(
           {Key{start[s][position], 1, stage, stage, static_cast<std::int64_t>(position)},
-           StageEvent{.kind = StageEvent::Kind::pass, .pass = pass}});
-      const auto to = consumer(pass, stage, pp, vpp);
-      if (!to)
-        continue;
-      const Key key{end[s][index(pass)], 0, stage, to->first,
-                    pipeline_tag(pass.micro_batch, pass.backward, pass.chunk, vpp)};
-      keyed[s].push_back({key, StageEvent{.kind = StageEvent::Kind::send,
-                                          .pass = pass,
-                                          .peer = to->first,
-                                          .peer_chunk = to->second}});
-      keyed[static_cast<std::size_t>(to->first)].push_back(
-          {key, StageEvent{.kind = StageEvent::Kind::recv,
-                           .pass = {.micro_batch = pass.micro_batch,
-                                    .chunk = to->second,
-                                    .backward = pass.backward},
-                           .peer = stage,
-                           .peer_chunk = pass.chunk}});
+           StageEvent{.kind = StageEvent::Kind::step, .step = step, .pass = {}}});
+      step.for_each_pass([&](const ChunkPass& pass) {
+        const auto to = consumer(pass, stage, pp, vpp);
+        if (!to)
+          return;
+        const Key key{end[s][index(pass)], 0, stage, to->first,
+                      pipeline_tag(pass.micro_batch, pass.backward, pass.chunk, vpp)};
+        keyed[s].push_back({key, StageEvent{.kind = StageEvent::Kind::send,
+                                            .step = {},
+                                            .pass = pass,
+                                            .peer = to->first,
+                                            .peer_chunk = to->second}});
+        keyed[static_cast<std::size_t>(to->first)].push_back(
+            {key, StageEvent{.kind = StageEvent::Kind::recv,
+                             .step = {},
+                             .pass = {.micro_batch = pass.micro_batch,
+                                      .chunk = to->second,
+                                      .backward = pass.backward},
+                             .peer = stage,
+                             .peer_chunk = pass.chunk}});
+      });
     }
   }
   std::vector<std::vector<StageEvent>> events(static_cast<std::size_t>(pp));
@@ -336,13 +370,15 @@ std::vector<std::vector<StageEvent>> interleaved_events(std::int64_t pp, std::in
   return events;
 }
 
-// Builds the program of one pipeline stage.
+// Builds the program of one pipeline stage (with routed experts: of one place in the ETP×EP
+// group on that stage).
 class StageLowering {
 public:
   StageLowering(const Plan& plan, const Families& families, const LayerShapes& shapes,
-                std::int64_t pp_rank, RankProgram& program)
+                std::int64_t pp_rank, RankProgram& program, const ExpertLoads* loads = nullptr,
+                ExpertRank expert_rank = {})
       : plan_(plan), model_(plan.model), config_(plan.parallel), families_(families), s_(shapes),
-        pp_rank_(pp_rank), program_(program) {}
+        pp_rank_(pp_rank), program_(program), loads_(loads), expert_rank_(expert_rank) {}
 
   // Megatron's interleaved schedule: `events` from interleaved_events for this stage.
   void lower_interleaved(const std::vector<StageEvent>& events) {
@@ -364,14 +400,23 @@ public:
                      pipeline_tag(pass.micro_batch, pass.backward, event.peer_chunk, config_.vpp),
                      pass.backward ? forward_end_[chunk_index(pass.micro_batch, pass.chunk)] : -1);
         break;
-      case StageEvent::Kind::pass:
-        if (pass.backward) {
-          last_backward = backward(pass.micro_batch, received[slot(pass)], pass.chunk);
-          produced[slot(pass)] = last_backward;
+      case StageEvent::Kind::step: {
+        const std::optional<ChunkPass>& f = event.step.forward;
+        const std::optional<ChunkPass>& b = event.step.backward;
+        if (f && b) {
+          const auto [forward_output, backward_output] =
+              combined(f->micro_batch, received[slot(*f)], f->chunk, b->micro_batch,
+                       received[slot(*b)], b->chunk);
+          produced[slot(*f)] = forward_output;
+          produced[slot(*b)] = last_backward = backward_output;
+        } else if (b) {
+          last_backward = backward(b->micro_batch, received[slot(*b)], b->chunk);
+          produced[slot(*b)] = last_backward;
         } else {
-          produced[slot(pass)] = forward(pass.micro_batch, received[slot(pass)], pass.chunk);
+          produced[slot(*f)] = forward(f->micro_batch, received[slot(*f)], f->chunk);
         }
         break;
+      }
       case StageEvent::Kind::send:
         transfer(OpKind::send, pass.micro_batch, pass.backward, event.peer,
                  pipeline_tag(pass.micro_batch, pass.backward, pass.chunk, config_.vpp),
@@ -385,6 +430,10 @@ public:
   void lower() {
     const std::int64_t micro_batches = num_micro_batches(config_, plan_.training);
     forward_end_.assign(static_cast<std::size_t>(micro_batches), -1);
+    if (plan_.options.overlap_moe_expert_parallel_comm && config_.pp == 1) {
+      lower_combined_without_pipelining(micro_batches);
+      return;
+    }
 
     // Megatron schedules.py forward_backward_pipelining_without_interleaving.
     const std::int64_t warmup = std::min(config_.pp - pp_rank_ - 1, micro_batches);
@@ -426,14 +475,19 @@ private:
     std::string name = scope_ + "." + op;
     if (phase != Phase::optimizer)
       name += "." + std::string(pass_name(phase));
-    return append_op(program_, {.name = std::move(name),
-                                .kind = kind,
-                                .stream = stream,
-                                .phase = phase,
-                                .micro_batch = micro_batch_,
-                                .layer = layer_,
-                                .deps = std::move(kept),
-                                .shape = std::move(shape)});
+    // The lowering alone appends to the program, so ids are list positions: what append_op
+    // would give, without its scan of every earlier op.
+    const int id = static_cast<int>(program_.ops.size());
+    program_.ops.push_back({.id = id,
+                            .name = std::move(name),
+                            .kind = kind,
+                            .stream = stream,
+                            .phase = phase,
+                            .micro_batch = micro_batch_,
+                            .layer = layer_,
+                            .deps = std::move(kept),
+                            .shape = std::move(shape)});
+    return id;
   }
 
   std::string_view pass_name(Phase phase) const {
@@ -465,13 +519,15 @@ private:
   // A collective on `family`; with no family (groups of one rank) nothing is emitted and the
   // input passes through.
   int collective(const std::string& op, int family, Stream stream, CollectiveOp kind, double bytes,
-                 const Deps& deps) {
+                 const Deps& deps, std::vector<double> send_bytes_per_peer = {}) {
     if (family < 0)
       return deps.empty() ? -1 : *std::max_element(deps.begin(), deps.end());
-    return emit(
-        op, OpKind::collective, stream,
-        CollectiveShape{.op = kind, .group_id = family, .bytes = bytes, .send_bytes_per_peer = {}},
-        deps, pass_phase());
+    return emit(op, OpKind::collective, stream,
+                CollectiveShape{.op = kind,
+                                .group_id = family,
+                                .bytes = bytes,
+                                .send_bytes_per_peer = std::move(send_bytes_per_peer)},
+                deps, pass_phase());
   }
 
   int gemm(const std::string& op, GemmShape shape, const Deps& deps, Phase phase) {
@@ -638,17 +694,76 @@ private:
     return linear("moe.router", s_.sequence_shard, s_.experts, s_.h, {topk}, GemmDtype::bf16);
   }
 
+  // What the MoE layer being lowered moves and computes on this rank: the balanced averages of
+  // layer_shapes, or — with routed experts — the rows of this rank's place in the ETP×EP group.
+  struct MoeRows {
+    double rows_sent = 0;     // dispatched: the whole send buffer of the dispatch all-to-all
+    double rows_received = 0; // received, and sent back by the combine
+    double rows_computed = 0; // by the local experts, after the ETP all-gather
+    std::int64_t rows_per_local_expert = 0;
+    // Routed alltoall dispatcher: rows to and from each EP peer (the all_to_all_v splits).
+    std::vector<double> rows_to_peer, rows_from_peer;
+  };
+
+  MoeRows moe_rows(std::int64_t layer, std::int64_t micro_batch) const {
+    MoeRows rows{.rows_sent = s_.rows_sent,
+                 .rows_received = s_.rows_sent,
+                 .rows_computed = s_.rows_computed,
+                 .rows_per_local_expert = s_.rows_per_local_expert,
+                 .rows_to_peer = {},
+                 .rows_from_peer = {}};
+    if (loads_ == nullptr)
+      return rows;
+    const std::optional<ExpertLoad> load = loads_->at(layer, micro_batch, expert_rank_);
+    if (!load)
+      return rows;
+    rows.rows_computed = as_double(load->rows_computed);
+    // A grouped GEMM of equal problems: the local experts' rows averaged, rounded up.
+    rows.rows_per_local_expert = (load->rows_computed + s_.local_experts - 1) / s_.local_experts;
+    if (load->rows_to_peer.empty())
+      return rows; // allgather: what moves does not depend on the routing
+    rows.rows_sent = as_double(load->rows_sent);
+    rows.rows_received = as_double(load->rows_received);
+    for (const std::int64_t peer_rows : load->rows_to_peer)
+      rows.rows_to_peer.push_back(as_double(peer_rows));
+    for (const std::int64_t peer_rows : load->rows_from_peer)
+      rows.rows_from_peer.push_back(as_double(peer_rows));
+    return rows;
+  }
+
+  // Permute, unpermute and their gradients read and write every dispatched row once.
+  double permute_bytes(const MoeRows& rows) const { return rows.rows_sent * s_.token_bytes * 2; }
+
+  // An EP all-to-all of `rows` rows: all_to_all under balanced routing, all_to_all_v with the
+  // routed split otherwise.
+  int ep_all_to_all(const std::string& op, double rows, const std::vector<double>& rows_per_peer,
+                    double bytes_per_row, const Deps& deps) {
+    if (rows_per_peer.empty()) {
+      return collective(op, families_.ep, Stream::ep_comm, CollectiveOp::all_to_all,
+                        rows * bytes_per_row, deps);
+    }
+    std::vector<double> split;
+    split.reserve(rows_per_peer.size());
+    double bytes = 0;
+    for (const double peer_rows : rows_per_peer) {
+      split.push_back(peer_rows * bytes_per_row);
+      bytes += split.back();
+    }
+    return collective(op, families_.ep, Stream::ep_comm, CollectiveOp::all_to_all_v, bytes, deps,
+                      std::move(split));
+  }
+
   // The experts between dispatch and combine: ETP all-gather, sort by local expert, grouped fc1,
   // activation, grouped fc2, sort back, ETP reduce-scatter (backward: the same in reverse).
-  int experts(int input) {
+  int experts(int input, const MoeRows& rows) {
     const bool alltoall = plan_.options.dispatcher == Dispatcher::alltoall;
     const bool sort = alltoall && s_.local_experts > 1 && config_.ep > 1;
     const int etp = alltoall ? families_.etp : -1;
-    const double gathered = s_.rows_computed * s_.token_bytes;
-    const double sort_bytes = s_.rows_computed * s_.token_bytes * 2;
+    const double gathered = rows.rows_computed * s_.token_bytes;
+    const double sort_bytes = rows.rows_computed * s_.token_bytes * 2;
     const double activation_bytes =
-        s_.rows_computed * as_double((s_.gated + 1) * s_.expert_ffn_local) * kBf16Bytes;
-    const std::int64_t m = s_.rows_per_local_expert;
+        rows.rows_computed * as_double((s_.gated + 1) * s_.expert_ffn_local) * kBf16Bytes;
+    const std::int64_t m = rows.rows_per_local_expert;
     const std::int64_t groups = s_.local_experts;
     const GemmDtype dtype = s_.linear_dtype;
     // Backward: the gradient of the reduce-scatter is an all-gather and vice versa.
@@ -671,87 +786,229 @@ private:
                       {x});
   }
 
-  int routed_experts_forward(int input) {
-    const int norm = memory("moe.norm", s_.shard_bytes * 2, {input});
-    const int shared =
-        model_.moe.shared_expert_intermediate_size > 0
-            ? tensor_parallel_mlp("shared_expert", model_.moe.shared_expert_intermediate_size, norm)
-            : -1;
-    const int topk = router(norm);
-    const int ep = families_.ep;
-    const double rows_bytes = s_.rows_sent * s_.token_bytes;
-    int x = -1;
-    int probs = topk;
-    if (plan_.options.dispatcher == Dispatcher::alltoall) {
-      const int permute = memory("moe.permute", s_.permute_bytes, {norm, topk});
-      const int counts =
-          collective("moe.counts_ag", families_.etp_ep, Stream::ep_comm, CollectiveOp::all_gather,
-                     as_double(config_.etp * config_.ep * s_.experts) * kInt64Bytes, {topk});
-      x = collective("moe.dispatch", ep, Stream::ep_comm, CollectiveOp::all_to_all, rows_bytes,
-                     {permute, counts});
-      probs = collective("moe.dispatch_probs", ep, Stream::ep_comm, CollectiveOp::all_to_all,
-                         s_.rows_sent * kFp32Bytes, {topk, counts});
-      x = experts(x);
-      x = collective("moe.combine", ep, Stream::ep_comm, CollectiveOp::all_to_all, rows_bytes, {x});
-    } else {
-      const double group = as_double(config_.etp * config_.ep);
-      x = collective("moe.gather", families_.etp_ep, Stream::ep_comm, CollectiveOp::all_gather,
-                     group * as_double(s_.sequence_shard) *
-                         (s_.token_bytes + as_double(s_.experts) * kBf16Bytes),
-                     {norm, topk});
-      x = memory("moe.permute", s_.permute_bytes, {x});
-      x = experts(x);
-    }
-    x = memory("moe.unpermute", s_.permute_bytes, {x, probs});
-    x = memory("moe.unpermute_add", s_.permute_bytes, {x});
-    if (plan_.options.dispatcher == Dispatcher::allgather) {
-      const double group = as_double(config_.etp * config_.ep);
-      x = collective("moe.scatter", families_.etp_ep, Stream::ep_comm, CollectiveOp::reduce_scatter,
-                     group * as_double(s_.sequence_shard) * s_.token_bytes, {x});
-    }
-    return memory("moe.residual", s_.shard_bytes * 3, {x, shared, input});
+  // --- decoder layers in segments -----------------------------------------------------------
+
+  // The segments of a layer pass in Megatron's combined 1F1B (model_chunk_schedule_plan.py
+  // TransformerLayerSchedulePlan): attention with the router and the dispatch preprocessing, the
+  // dispatch all-to-all, the experts, the combine all-to-all, and the unpermute and residual
+  // after it. A forward pass runs them in this order, a backward pass in reverse. A dense layer
+  // is lowered whole in its attention segment.
+  enum class Segment { attention, dispatch, experts, combine, post_combine };
+
+  // One decoder layer's forward or backward pass of one micro-batch, and the ids its segments
+  // hand each other.
+  struct LayerPass {
+    std::int64_t micro_batch = 0;
+    std::int64_t layer = 0;
+    bool moe = false;
+    bool backward = false;
+    Phase forward_phase = Phase::forward; // recompute for the forward that full recompute reruns
+    std::string scope;
+    MoeRows rows;
+    int input = -1;
+    int output = -1;
+    int attention = -1, shared = -1, norm = -1, topk = -1, permute = -1, counts = -1;
+    int x = -1, probs = -1, probs_grad = -1;
+  };
+
+  LayerPass layer_pass(std::int64_t layer, bool moe, std::int64_t micro_batch, bool backward,
+                       int input, Phase forward_phase = Phase::forward) const {
+    LayerPass pass{.micro_batch = micro_batch,
+                   .layer = layer,
+                   .moe = moe,
+                   .backward = backward,
+                   .forward_phase = forward_phase,
+                   .scope = "layer" + std::to_string(layer),
+                   .rows = {},
+                   .input = input};
+    if (moe)
+      pass.rows = moe_rows(layer, micro_batch);
+    return pass;
   }
 
-  int routed_experts_backward(int input) {
-    const int residual = memory("moe.residual", s_.shard_bytes * 2, {input});
-    const int shared =
-        model_.moe.shared_expert_intermediate_size > 0
-            ? tensor_parallel_mlp("shared_expert", model_.moe.shared_expert_intermediate_size,
-                                  residual)
-            : -1;
-    const int ep = families_.ep;
-    const double rows_bytes = s_.rows_sent * s_.token_bytes;
+  void lower_segment(LayerPass& pass, Segment segment) {
+    micro_batch_ = static_cast<int>(pass.micro_batch);
+    layer_ = static_cast<int>(pass.layer);
+    scope_ = pass.scope;
+    backward_ = pass.backward;
+    forward_phase_ = pass.forward_phase;
+    if (pass.backward)
+      backward_segment(pass, segment);
+    else
+      forward_segment(pass, segment);
+    layer_ = -1;
+    forward_phase_ = Phase::forward;
+  }
+
+  void forward_segment(LayerPass& p, Segment segment) {
     const bool alltoall = plan_.options.dispatcher == Dispatcher::alltoall;
     const double group = as_double(config_.etp * config_.ep);
-    int x = residual;
-    if (!alltoall)
-      x = collective("moe.scatter", families_.etp_ep, Stream::ep_comm, CollectiveOp::all_gather,
-                     group * as_double(s_.sequence_shard) *
-                         (s_.token_bytes + as_double(s_.experts) * kBf16Bytes),
-                     {x});
-    x = memory("moe.unpermute_add", s_.permute_bytes, {x});
-    x = memory("moe.unpermute", s_.permute_bytes, {x});
-    const int probs_grad = memory("moe.probs_grad", s_.permute_bytes, {x});
-    int probs = probs_grad;
-    if (alltoall) {
-      x = collective("moe.combine", ep, Stream::ep_comm, CollectiveOp::all_to_all, rows_bytes, {x});
-      x = experts(x);
-      x = collective("moe.dispatch", ep, Stream::ep_comm, CollectiveOp::all_to_all, rows_bytes,
-                     {x});
-      probs = collective("moe.dispatch_probs", ep, Stream::ep_comm, CollectiveOp::all_to_all,
-                         s_.rows_sent * kFp32Bytes, {probs_grad});
-      x = memory("moe.permute", s_.permute_bytes, {x});
-    } else {
-      x = experts(x);
-      x = memory("moe.permute", s_.permute_bytes, {x});
-      x = collective("moe.gather", families_.etp_ep, Stream::ep_comm, CollectiveOp::reduce_scatter,
-                     group * as_double(s_.sequence_shard) * s_.token_bytes, {x});
+    switch (segment) {
+    case Segment::attention:
+      p.attention = attention_block(p.input);
+      if (!p.moe) {
+        p.output = dense_mlp_block(p.attention);
+        return;
+      }
+      p.norm = memory("moe.norm", s_.shard_bytes * 2, {p.attention});
+      if (model_.moe.shared_expert_intermediate_size > 0) {
+        p.shared = tensor_parallel_mlp("shared_expert", model_.moe.shared_expert_intermediate_size,
+                                       p.norm);
+      }
+      p.topk = router(p.norm);
+      p.probs = p.topk;
+      if (alltoall) {
+        p.permute = memory("moe.permute", permute_bytes(p.rows), {p.norm, p.topk});
+        p.counts =
+            collective("moe.counts_ag", families_.etp_ep, Stream::ep_comm, CollectiveOp::all_gather,
+                       as_double(config_.etp * config_.ep * s_.experts) * kInt64Bytes, {p.topk});
+      }
+      return;
+    case Segment::dispatch:
+      if (!p.moe)
+        return;
+      if (alltoall) {
+        p.x = ep_all_to_all("moe.dispatch", p.rows.rows_sent, p.rows.rows_to_peer, s_.token_bytes,
+                            {p.permute, p.counts});
+        p.probs = ep_all_to_all("moe.dispatch_probs", p.rows.rows_sent, p.rows.rows_to_peer,
+                                kFp32Bytes, {p.topk, p.counts});
+      } else {
+        p.x = collective("moe.gather", families_.etp_ep, Stream::ep_comm, CollectiveOp::all_gather,
+                         group * as_double(s_.sequence_shard) *
+                             (s_.token_bytes + as_double(s_.experts) * kBf16Bytes),
+                         {p.norm, p.topk});
+        p.x = memory("moe.permute", permute_bytes(p.rows), {p.x});
+      }
+      return;
+    case Segment::experts:
+      if (p.moe)
+        p.x = experts(p.x, p.rows);
+      return;
+    case Segment::combine:
+      if (p.moe && alltoall) {
+        p.x = ep_all_to_all("moe.combine", p.rows.rows_received, p.rows.rows_from_peer,
+                            s_.token_bytes, {p.x});
+      }
+      return;
+    case Segment::post_combine: {
+      if (!p.moe)
+        return;
+      int x = memory("moe.unpermute", permute_bytes(p.rows), {p.x, p.probs});
+      x = memory("moe.unpermute_add", permute_bytes(p.rows), {x});
+      if (!alltoall) {
+        x = collective("moe.scatter", families_.etp_ep, Stream::ep_comm,
+                       CollectiveOp::reduce_scatter,
+                       group * as_double(s_.sequence_shard) * s_.token_bytes, {x});
+      }
+      p.output = memory("moe.residual", s_.shard_bytes * 3, {x, p.shared, p.attention});
+      return;
     }
-    const int router_grad = router(probs);
-    return memory("moe.norm", s_.shard_bytes * 3, {x, router_grad, shared});
+    }
   }
 
-  // --- layers, embedding, output ------------------------------------------------------------
+  // The backward of each segment; the gradient of an all-to-all runs the other way, so the
+  // backward combine sends what the forward dispatch sent and vice versa.
+  void backward_segment(LayerPass& p, Segment segment) {
+    const bool alltoall = plan_.options.dispatcher == Dispatcher::alltoall;
+    const double group = as_double(config_.etp * config_.ep);
+    switch (segment) {
+    case Segment::post_combine: {
+      if (!p.moe)
+        return;
+      const int residual = memory("moe.residual", s_.shard_bytes * 2, {p.input});
+      if (model_.moe.shared_expert_intermediate_size > 0) {
+        p.shared = tensor_parallel_mlp("shared_expert", model_.moe.shared_expert_intermediate_size,
+                                       residual);
+      }
+      int x = residual;
+      if (!alltoall) {
+        x = collective("moe.scatter", families_.etp_ep, Stream::ep_comm, CollectiveOp::all_gather,
+                       group * as_double(s_.sequence_shard) *
+                           (s_.token_bytes + as_double(s_.experts) * kBf16Bytes),
+                       {x});
+      }
+      x = memory("moe.unpermute_add", permute_bytes(p.rows), {x});
+      p.x = memory("moe.unpermute", permute_bytes(p.rows), {x});
+      p.probs_grad = memory("moe.probs_grad", permute_bytes(p.rows), {p.x});
+      p.probs = p.probs_grad;
+      return;
+    }
+    case Segment::combine:
+      if (p.moe && alltoall) {
+        p.x = ep_all_to_all("moe.combine", p.rows.rows_sent, p.rows.rows_to_peer, s_.token_bytes,
+                            {p.x});
+      }
+      return;
+    case Segment::experts:
+      if (p.moe)
+        p.x = experts(p.x, p.rows);
+      return;
+    case Segment::dispatch:
+      if (!p.moe)
+        return;
+      if (alltoall) {
+        p.x = ep_all_to_all("moe.dispatch", p.rows.rows_received, p.rows.rows_from_peer,
+                            s_.token_bytes, {p.x});
+        p.probs = ep_all_to_all("moe.dispatch_probs", p.rows.rows_received, p.rows.rows_from_peer,
+                                kFp32Bytes, {p.probs_grad});
+      } else {
+        p.x = memory("moe.permute", permute_bytes(p.rows), {p.x});
+        p.x = collective("moe.gather", families_.etp_ep, Stream::ep_comm,
+                         CollectiveOp::reduce_scatter,
+                         group * as_double(s_.sequence_shard) * s_.token_bytes, {p.x});
+      }
+      return;
+    case Segment::attention: {
+      if (!p.moe) {
+        p.output = attention_block(dense_mlp_block(p.input));
+        return;
+      }
+      // The permute's gradient waits for the dispatch all-to-all: it opens this segment, so that
+      // compute of the other micro-batch can run during that all-to-all.
+      if (alltoall)
+        p.x = memory("moe.permute", permute_bytes(p.rows), {p.x});
+      const int router_grad = router(p.probs);
+      const int norm = memory("moe.norm", s_.shard_bytes * 3, {p.x, router_grad, p.shared});
+      p.output = attention_block(norm);
+      return;
+    }
+    }
+  }
+
+  static constexpr std::array kForwardSegments = {Segment::attention, Segment::dispatch,
+                                                  Segment::experts, Segment::combine,
+                                                  Segment::post_combine};
+  static constexpr std::array kBackwardSegments = {Segment::post_combine, Segment::combine,
+                                                   Segment::experts, Segment::dispatch,
+                                                   Segment::attention};
+
+  void lower_whole(LayerPass& pass) {
+    for (const Segment segment : pass.backward ? kBackwardSegments : kForwardSegments)
+      lower_segment(pass, segment);
+  }
+
+  // Megatron's combined 1F1B pairing of a forward and a backward layer pass
+  // (TransformerLayerSchedulePlan.run), each segment's communication beside the other pass's
+  // compute:
+  //   ep_comm: combine_bwd      | dispatch_fwd → dispatch_bwd | combine_fwd
+  //   compute: attention_fwd    | experts_bwd  → experts_fwd  | attention_bwd
+  // Either pass may be missing when the two chunks hold different numbers of layers.
+  void lower_pair(std::optional<LayerPass>& forward_pass, std::optional<LayerPass>& backward_pass) {
+    auto run = [this](std::optional<LayerPass>& pass, Segment segment) {
+      if (pass)
+        lower_segment(*pass, segment);
+    };
+    run(backward_pass, Segment::post_combine);
+    run(backward_pass, Segment::combine);
+    run(forward_pass, Segment::attention);
+    run(forward_pass, Segment::dispatch);
+    run(backward_pass, Segment::experts);
+    run(backward_pass, Segment::dispatch);
+    run(forward_pass, Segment::experts);
+    run(forward_pass, Segment::combine);
+    run(backward_pass, Segment::attention);
+    run(forward_pass, Segment::post_combine);
+  }
 
   // The dense MLP with its pre-MLP norm and residual add (the MoE path has its own).
   int dense_mlp_block(int input) {
@@ -765,30 +1022,18 @@ private:
     return memory("mlp.norm", s_.shard_bytes * 3, {y});
   }
 
-  int layer_pass(bool moe, int input) {
-    if (!backward_) {
-      const int x = attention_block(input);
-      return moe ? routed_experts_forward(x) : dense_mlp_block(x);
-    }
-    const int x = moe ? routed_experts_backward(input) : dense_mlp_block(input);
-    return attention_block(x);
-  }
-
-  // One decoder layer; full recompute reruns its forward when its backward begins.
-  int decoder_layer(std::int64_t layer_index, bool moe, int input) {
-    layer_ = static_cast<int>(layer_index);
-    scope_ = "layer" + std::to_string(layer_index);
+  // One decoder layer's pass, whole; full recompute reruns its forward when its backward begins.
+  int decoder_layer(std::int64_t layer, bool moe, std::int64_t micro_batch, bool backward,
+                    int input) {
     int start = input;
-    if (backward_ && plan_.options.recompute == Recompute::full) {
-      backward_ = false;
-      forward_phase_ = Phase::recompute;
-      start = std::max(input, layer_pass(moe, input));
-      forward_phase_ = Phase::forward;
-      backward_ = true;
+    if (backward && plan_.options.recompute == Recompute::full) {
+      LayerPass recompute = layer_pass(layer, moe, micro_batch, false, input, Phase::recompute);
+      lower_whole(recompute);
+      start = std::max(input, recompute.output);
     }
-    const int output = layer_pass(moe, start);
-    layer_ = -1;
-    return output;
+    LayerPass pass = layer_pass(layer, moe, micro_batch, backward, start);
+    lower_whole(pass);
+    return pass.output;
   }
 
   // VocabParallelEmbedding: a lookup, then a reduce-scatter over TP into the sequence shard.
@@ -831,49 +1076,117 @@ private:
     return static_cast<std::size_t>(mb * config_.vpp + chunk);
   }
 
-  int forward(std::int64_t mb, int input, std::int64_t chunk = 0) {
+  void enter_pass(std::int64_t mb, bool backward) {
     micro_batch_ = static_cast<int>(mb);
-    backward_ = false;
-    const LayerRange layers =
-        layers_of_stage(model_.num_layers, config_.pp, config_.vpp, pp_rank_, chunk);
-    int x = input;
-    if (first_stage(chunk))
-      x = embedding(x);
-    for (std::int64_t layer = layers.first; layer < layers.end; ++layer)
-      x = decoder_layer(layer, model_.is_moe_layer(layer), x);
+    layer_ = -1;
+    backward_ = backward;
+    forward_phase_ = Phase::forward;
+  }
+
+  // The head of a forward pass (the embedding) and its tail (the output layer and MTP heads).
+  int forward_head(std::int64_t mb, int input, std::int64_t chunk) {
+    enter_pass(mb, false);
+    return first_stage(chunk) ? embedding(input) : input;
+  }
+  int forward_tail(std::int64_t mb, int hidden, std::int64_t chunk) {
+    enter_pass(mb, false);
+    int x = hidden;
     if (last_stage(chunk)) {
-      const int hidden = x;
       x = output_layer("output", hidden);
       // Multi-token prediction heads (costmodel: one decoder layer and one output layer each).
       for (std::int64_t mtp = 0; mtp < model_.mtp_num_layers; ++mtp) {
-        const int layer =
-            decoder_layer(model_.num_layers + mtp, model_.is_moe_layer(model_.num_layers - 1), x);
+        const int layer = decoder_layer(model_.num_layers + mtp,
+                                        model_.is_moe_layer(model_.num_layers - 1), mb, false, x);
+        enter_pass(mb, false);
         x = output_layer("mtp" + std::to_string(mtp) + ".output", layer);
       }
     }
     forward_end_[chunk_index(mb, chunk)] = x;
     return x;
   }
-
-  int backward(std::int64_t mb, int gradient, std::int64_t chunk = 0) {
-    micro_batch_ = static_cast<int>(mb);
-    backward_ = true;
-    const LayerRange layers =
-        layers_of_stage(model_.num_layers, config_.pp, config_.vpp, pp_rank_, chunk);
+  // The head of a backward pass (the output layer and MTP heads) and its tail (the embedding).
+  int backward_head(std::int64_t mb, int gradient, std::int64_t chunk) {
+    enter_pass(mb, true);
     int x = std::max(gradient, forward_end_[chunk_index(mb, chunk)]);
     if (last_stage(chunk)) {
       for (std::int64_t mtp = model_.mtp_num_layers - 1; mtp >= 0; --mtp) {
         x = output_layer("mtp" + std::to_string(mtp) + ".output", x);
-        x = decoder_layer(model_.num_layers + mtp, model_.is_moe_layer(model_.num_layers - 1), x);
+        x = decoder_layer(model_.num_layers + mtp, model_.is_moe_layer(model_.num_layers - 1), mb,
+                          true, x);
+        enter_pass(mb, true);
       }
       x = output_layer("output", x);
     }
-    for (std::int64_t layer = layers.end - 1; layer >= layers.first; --layer)
-      x = decoder_layer(layer, model_.is_moe_layer(layer), x);
+    return x;
+  }
+  int backward_tail(std::int64_t mb, int x, std::int64_t chunk) {
+    enter_pass(mb, true);
     if (first_stage(chunk))
       x = embedding(x);
     backward_ = false;
     return x;
+  }
+
+  LayerRange chunk_layers(std::int64_t chunk) const {
+    return layers_of_stage(model_.num_layers, config_.pp, config_.vpp, pp_rank_, chunk);
+  }
+
+  int forward(std::int64_t mb, int input, std::int64_t chunk = 0) {
+    const LayerRange layers = chunk_layers(chunk);
+    int x = forward_head(mb, input, chunk);
+    for (std::int64_t layer = layers.first; layer < layers.end; ++layer)
+      x = decoder_layer(layer, model_.is_moe_layer(layer), mb, false, x);
+    return forward_tail(mb, x, chunk);
+  }
+
+  int backward(std::int64_t mb, int gradient, std::int64_t chunk = 0) {
+    const LayerRange layers = chunk_layers(chunk);
+    int x = backward_head(mb, gradient, chunk);
+    for (std::int64_t layer = layers.end - 1; layer >= layers.first; --layer)
+      x = decoder_layer(layer, model_.is_moe_layer(layer), mb, true, x);
+    return backward_tail(mb, x, chunk);
+  }
+
+  // Megatron's combined 1F1B step (combined_1f1b.py): the forward of one micro-batch and the
+  // backward of another, forward layer i paired with backward layer n−1−i (lower_pair), so that
+  // each pass's EP all-to-alls run while the other computes. Returns both passes' outputs.
+  std::pair<int, int> combined(std::int64_t forward_mb, int input, std::int64_t forward_chunk,
+                               std::int64_t backward_mb, int gradient,
+                               std::int64_t backward_chunk) {
+    const LayerRange forward_layers = chunk_layers(forward_chunk);
+    const LayerRange backward_layers = chunk_layers(backward_chunk);
+    int f = forward_head(forward_mb, input, forward_chunk);
+    int b = backward_head(backward_mb, gradient, backward_chunk);
+    const std::int64_t forward_count = forward_layers.end - forward_layers.first;
+    const std::int64_t backward_count = backward_layers.end - backward_layers.first;
+    for (std::int64_t i = 0; i < std::max(forward_count, backward_count); ++i) {
+      std::optional<LayerPass> forward_pass, backward_pass;
+      if (i < forward_count) {
+        const std::int64_t layer = forward_layers.first + i;
+        forward_pass = layer_pass(layer, model_.is_moe_layer(layer), forward_mb, false, f);
+      }
+      if (i < backward_count) {
+        const std::int64_t layer = backward_layers.end - 1 - i;
+        backward_pass = layer_pass(layer, model_.is_moe_layer(layer), backward_mb, true, b);
+      }
+      lower_pair(forward_pass, backward_pass);
+      if (forward_pass)
+        f = forward_pass->output;
+      if (backward_pass)
+        b = backward_pass->output;
+    }
+    f = forward_tail(forward_mb, f, forward_chunk);
+    b = backward_tail(backward_mb, b, backward_chunk);
+    return {f, b};
+  }
+
+  // combined_1f1b_schedule_for_no_pipelining: F1 | B1+F2 | B2+F3 | … | Bn, two micro-batches'
+  // activations live at once.
+  void lower_combined_without_pipelining(std::int64_t micro_batches) {
+    forward(0, -1);
+    for (std::int64_t mb = 1; mb < micro_batches; ++mb)
+      combined(mb, -1, 0, mb - 1, -1, 0);
+    data_parallel_tail(backward(micro_batches - 1, -1));
   }
 
   // --- pipeline transfers -------------------------------------------------------------------
@@ -975,6 +1288,8 @@ private:
   const LayerShapes& s_;
   const std::int64_t pp_rank_;
   RankProgram& program_;
+  const ExpertLoads* loads_; // null: balanced routing
+  const ExpertRank expert_rank_;
 
   std::vector<int> forward_end_; // by micro_batch·vpp + chunk
   // What the ops being emitted belong to.
@@ -996,30 +1311,94 @@ int pipeline_tag(std::int64_t micro_batch, bool backward, std::int64_t chunk, st
   return static_cast<int>(2 * (micro_batch * vpp + chunk) + (backward ? 1 : 0));
 }
 
-StepProgram lower_plan(const Plan& plan) {
+namespace {
+
+// Every rank's place in its ETP×EP group: its position in its group of the etp and ep families
+// (0 where the family has one rank per group and was left out).
+std::vector<ExpertRank> expert_ranks(const StepProgram& program, const Families& families) {
+  std::vector<ExpertRank> places(static_cast<std::size_t>(program.world_size));
+  auto fill = [&](int family_id, std::int64_t ExpertRank::*coordinate) {
+    const CommGroup* family = find_comm_group(program, family_id);
+    if (family == nullptr)
+      return;
+    for (const auto& group : family->members) {
+      for (std::size_t position = 0; position < group.size(); ++position)
+        places[static_cast<std::size_t>(group[position])].*coordinate =
+            static_cast<std::int64_t>(position);
+    }
+  };
+  fill(families.etp, &ExpertRank::etp);
+  fill(families.ep, &ExpertRank::ep);
+  return places;
+}
+
+std::string schedule_name(const Plan& plan) {
+  const ParallelConfig& config = plan.parallel;
+  const std::string schedule = config.vpp > 1  ? "interleaved_1f1b"
+                               : config.pp > 1 ? "1f1b"
+                                               : "no_pipelining";
+  return plan.options.overlap_moe_expert_parallel_comm ? "combined_" + schedule : schedule;
+}
+
+// Lowers every stage; with `loads`, once per place in the ETP×EP group, ranks whose programs come
+// out equal sharing one.
+StepProgram lower(const Plan& plan, const ExpertLoads* loads) {
   const ParallelConfig& config = plan.parallel;
   StepProgram program;
   program.world_size = config.world_size();
   const Families families = add_families(config, plan.options.folding, program.groups);
   const LayerShapes shapes = layer_shapes(plan);
+  const std::vector<ExpertRank> places =
+      loads ? expert_ranks(program, families) : std::vector<ExpertRank>{};
 
   // pp is the slowest dimension of both layouts: stage r holds one contiguous block of ranks.
   const std::int64_t stage_ranks = program.world_size / config.pp;
   const std::vector<std::vector<StageEvent>> events =
       config.vpp > 1
-          ? interleaved_events(config.pp, config.vpp, num_micro_batches(config, plan.training))
+          ? interleaved_events(config.pp, config.vpp, num_micro_batches(config, plan.training),
+                               plan.options.overlap_moe_expert_parallel_comm)
           : std::vector<std::vector<StageEvent>>{};
-  program.programs.resize(static_cast<std::size_t>(config.pp));
-  for (std::int64_t stage = 0; stage < config.pp; ++stage) {
-    RankProgram& rank_program = program.programs[static_cast<std::size_t>(stage)];
-    rank_program.ranks.reserve(static_cast<std::size_t>(stage_ranks));
-    for (std::int64_t rank = stage * stage_ranks; rank < (stage + 1) * stage_ranks; ++rank)
-      rank_program.ranks.push_back(rank);
-    StageLowering lowering(plan, families, shapes, stage, rank_program);
+  auto lower_stage = [&](std::int64_t stage, RankProgram& rank_program, ExpertRank place) {
+    StageLowering lowering(plan, families, shapes, stage, rank_program, loads, place);
     if (config.vpp > 1)
       lowering.lower_interleaved(events[static_cast<std::size_t>(stage)]);
     else
       lowering.lower();
+  };
+  program.programs.reserve(static_cast<std::size_t>(config.pp));
+  for (std::int64_t stage = 0; stage < config.pp; ++stage) {
+    const std::int64_t first_rank = stage * stage_ranks;
+    if (loads == nullptr) {
+      RankProgram& rank_program = program.programs.emplace_back();
+      rank_program.ranks.resize(static_cast<std::size_t>(stage_ranks));
+      std::iota(rank_program.ranks.begin(), rank_program.ranks.end(), first_rank);
+      lower_stage(stage, rank_program, {});
+      continue;
+    }
+    // The stage's ranks by place, places in order of their first rank.
+    std::vector<std::pair<ExpertRank, std::vector<std::int64_t>>> by_place;
+    for (std::int64_t rank = first_rank; rank < first_rank + stage_ranks; ++rank) {
+      const ExpertRank place = places[static_cast<std::size_t>(rank)];
+      auto found = std::find_if(by_place.begin(), by_place.end(),
+                                [&](const auto& entry) { return entry.first == place; });
+      if (found == by_place.end())
+        found = by_place.insert(by_place.end(), {place, {}});
+      found->second.push_back(rank);
+    }
+    const std::size_t stage_begin = program.programs.size();
+    for (auto& [place, ranks] : by_place) {
+      RankProgram lowered{.ranks = std::move(ranks), .ops = {}};
+      lower_stage(stage, lowered, place);
+      auto same = std::find_if(program.programs.begin() + static_cast<std::ptrdiff_t>(stage_begin),
+                               program.programs.end(),
+                               [&](const RankProgram& other) { return other.ops == lowered.ops; });
+      if (same == program.programs.end()) {
+        program.programs.push_back(std::move(lowered));
+        continue;
+      }
+      same->ranks.insert(same->ranks.end(), lowered.ranks.begin(), lowered.ranks.end());
+      std::sort(same->ranks.begin(), same->ranks.end());
+    }
   }
 
   program.metadata = {{"model", plan.model.name},
@@ -1027,11 +1406,30 @@ StepProgram lower_plan(const Plan& plan) {
                       {"parallel", parallel_to_json(config)},
                       {"training", training_to_json(plan.training)},
                       {"micro_batches", num_micro_batches(config, plan.training)},
-                      {"schedule", config.vpp > 1  ? "interleaved_1f1b"
-                                   : config.pp > 1 ? "1f1b"
-                                                   : "no_pipelining"},
+                      {"schedule", schedule_name(plan)},
+                      {"routing", loads ? "simulated" : "balanced"},
                       {"data_parallel_buckets", "megatron ddp: max(40M, 1M*dp) parameters"}};
+  if (loads)
+    program.metadata["routing_sampled_micro_batches"] = loads->sampled_micro_batches();
   return program;
+}
+
+} // namespace
+
+StepProgram lower_plan(const Plan& plan) {
+  return lower(plan, nullptr);
+}
+
+StepProgram lower_plan(const Plan& plan, const ExpertLoads& loads) {
+  const DispatchGeometry& geometry = loads.geometry();
+  if (geometry.ep != plan.parallel.ep || geometry.etp != plan.parallel.etp ||
+      geometry.num_experts != plan.model.moe.num_experts ||
+      geometry.dispatcher != plan.options.dispatcher) {
+    throw std::invalid_argument("lower_plan: the dispatch simulation is of another plan");
+  }
+  if (loads.sampled_micro_batches() < 1 || loads.uniform())
+    return lower(plan, nullptr);
+  return lower(plan, &loads);
 }
 
 } // namespace foldplan

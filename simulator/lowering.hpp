@@ -1,12 +1,13 @@
-// Lowering: a plan becomes the step program its ranks run — one RankProgram per pipeline stage,
-// shared by every rank of that stage (TP, CP, DP, EP peers do the same work on other data).
+// Lowering: a plan becomes the step program its ranks run — under balanced routing one
+// RankProgram per pipeline stage, shared by every rank of that stage (TP, CP, DP, EP peers do the
+// same work on other data); under simulated routing one per stage and place in the ETP×EP group.
 // Each decoder layer, micro-batch and pass is lowered to the GEMMs, attention, memory-bound kernels
 // and TP/CP/EP/ETP collectives that costmodel/layer_costs.cpp times analytically, at the same
 // shapes and bytes; micro-batches follow Megatron's 1F1B schedule — non-interleaved, or interleaved
 // over the model chunks of each stage when parallel.vpp > 1 — with p2p sends and receives between
 // adjacent stages (and, interleaved, from the last stage back to stage 0 for the next chunk); the
-// step ends with the data-parallel gradient
-// reduce-scatter, the distributed-optimizer step and the parameter all-gather.
+// step ends with the data-parallel gradient reduce-scatter, the distributed-optimizer step and the
+// parameter all-gather.
 //
 // Conventions:
 // - Op names are "<scope>.<op>.<pass>", scope "layer7", "embedding", "output", "mtp0.output";
@@ -30,12 +31,26 @@
 //   global order, so the in-order streams cannot deadlock.
 // - all_to_all bytes are the whole send buffer (every routed row, the local share included), as
 //   CollectiveShape defines them; layer_costs passes only the (EP−1)/EP that leaves the rank.
+// - EP-communication overlap (options.overlap_moe_expert_parallel_comm): Megatron's combined 1F1B.
+//   Each steady-state step runs one micro-batch's forward and another's backward as one step,
+//   forward layer i beside backward layer n−1−i, in the segments of TransformerLayerSchedulePlan:
+//   the backward combine all-to-all runs while the forward attention computes, the forward and
+//   backward dispatch while the backward and forward experts compute, the forward combine while
+//   the backward attention computes. Without pipelining: F1 | B1+F2 | … | Bn; interleaved: one
+//   more warm-up forward per stage, then combined steps. Metadata "schedule" is then
+//   "combined_<schedule>".
+// - Routed experts (the overload taking ExpertLoads): the dispatch and combine all-to-alls are
+//   all_to_all_v with each rank's per-peer split, and each rank's expert GEMMs, ETP all-gather and
+//   permutations take the rows it dispatches and receives. Ranks of a stage at different places
+//   of the ETP×EP group then get their own RankProgram; places whose programs come out equal
+//   share one.
 #pragma once
 
 #include <cstdint>
 
 #include "core/step_program.hpp"
 #include "parallel/plan.hpp"
+#include "simulator/expert_load.hpp"
 
 namespace foldplan {
 
@@ -50,5 +65,10 @@ int pipeline_tag(std::int64_t micro_batch, bool backward, std::int64_t chunk = 0
 // Lowers `plan` (validated: validate_plan) with balanced routing. Group families with a single
 // rank per group are left out.
 StepProgram lower_plan(const Plan& plan);
+
+// Lowers `plan` with the routing of `loads` (from simulate_dispatch of the same plan; every EP
+// group of a stage replays its samples). Uniform loads lower exactly as balanced routing does, one
+// program per stage. std::invalid_argument when the dispatch geometry is not the plan's.
+StepProgram lower_plan(const Plan& plan, const ExpertLoads& loads);
 
 } // namespace foldplan

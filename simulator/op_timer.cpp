@@ -29,20 +29,45 @@ CollectiveKind kind_of(CollectiveOp op) {
 } // namespace
 
 CostModelOpTimer::CostModelOpTimer(const CostContext& context, const StepProgram& program)
-    : context_(context), program_(program) {}
+    : context_(context), program_(program) {
+  const auto world = static_cast<std::size_t>(std::max<std::int64_t>(0, program.world_size));
+  for (const CommGroup& family : program.groups) {
+    auto& group_of_rank = group_of_rank_.emplace_back(world, -1);
+    auto& position_of_rank = position_of_rank_.emplace_back(world, -1);
+    for (std::size_t g = 0; g < family.members.size(); ++g) {
+      for (std::size_t position = 0; position < family.members[g].size(); ++position) {
+        const auto rank = static_cast<std::size_t>(family.members[g][position]);
+        if (rank < world) {
+          group_of_rank[rank] = static_cast<std::int32_t>(g);
+          position_of_rank[rank] = static_cast<std::int32_t>(position);
+        }
+      }
+    }
+    placements_.emplace_back(family.members.size());
+  }
+}
 
-const GroupPlacement& CostModelOpTimer::placement(int group_id, std::int64_t rank) const {
-  const CommGroup* family = find_comm_group(program_, group_id);
-  const std::vector<std::int64_t>* group = family ? group_holding(*family, rank) : nullptr;
-  if (group == nullptr) {
-    throw std::invalid_argument("rank has no group in the op's family (validate the program)");
+CostModelOpTimer::GroupSeat CostModelOpTimer::seat(int group_id, std::int64_t rank) const {
+  for (std::size_t f = 0; f < program_.groups.size(); ++f) {
+    if (program_.groups[f].id != group_id)
+      continue;
+    const auto r = static_cast<std::size_t>(rank);
+    if (rank < 0 || r >= group_of_rank_[f].size() || group_of_rank_[f][r] < 0)
+      break;
+    return {.family = f, .group = group_of_rank_[f][r], .position = position_of_rank_[f][r]};
   }
-  const auto key = std::make_pair(group_id, group->front());
-  auto found = placements_.find(key);
-  if (found == placements_.end()) {
-    found = placements_.emplace(key, place_group(context_.cluster(), *group)).first;
+  throw std::invalid_argument("rank has no group in the op's family (validate the program)");
+}
+
+const GroupPlacement& CostModelOpTimer::placement(const GroupSeat& seat) const {
+  std::optional<GroupPlacement>& placed =
+      placements_[seat.family][static_cast<std::size_t>(seat.group)];
+  if (!placed) {
+    placed =
+        place_group(context_.cluster(),
+                    program_.groups[seat.family].members[static_cast<std::size_t>(seat.group)]);
   }
-  return found->second;
+  return *placed;
 }
 
 double CostModelOpTimer::operator()(const Op& op, std::int64_t rank) const {
@@ -72,26 +97,33 @@ double CostModelOpTimer::operator()(const Op& op, std::int64_t rank) const {
     return compute.memory_bound_time_s(memory->bytes, memory->kernels);
   }
   if (const auto* collective = std::get_if<CollectiveShape>(&op.shape)) {
-    const GroupPlacement& group = placement(collective->group_id, rank);
+    const GroupSeat where = seat(collective->group_id, rank);
+    const GroupPlacement& group = placement(where);
     if (collective->op == CollectiveOp::all_to_all_v && !collective->send_bytes_per_peer.empty()) {
-      // The busiest peer sets the pace: scale the uniform all-to-all by the largest share.
+      // What stays on the rank is free. Of the rest, the largest split sets the pace: its peer
+      // receives about that much from every sender (the dispatcher's hot expert rank), so the
+      // remote bytes are scaled by the largest split over the mean one.
       const auto& splits = collective->send_bytes_per_peer;
-      const double largest = *std::max_element(splits.begin(), splits.end());
-      const double mean = collective->bytes / static_cast<double>(splits.size());
+      const auto own = static_cast<std::size_t>(where.position);
+      double remote = 0;
+      double largest = 0;
+      for (std::size_t peer = 0; peer < splits.size(); ++peer) {
+        if (peer == own)
+          continue;
+        remote += splits[peer];
+        largest = std::max(largest, splits[peer]);
+      }
+      const double mean = splits.size() > 1 ? remote / static_cast<double>(splits.size() - 1) : 0;
       const double load = mean > 0 ? largest / mean : 1.0;
-      const double remote = collective->bytes * static_cast<double>(group.num_ranks - 1) /
-                            static_cast<double>(group.num_ranks);
       return collectives.all_to_all_time_s(group, remote, std::max(1.0, load));
     }
     return collectives.time_s(kind_of(collective->op), group, collective->bytes);
   }
   const auto& transfer = std::get<PeerTransfer>(op.shape);
-  const CommGroup* family = find_comm_group(program_, transfer.group_id);
-  const std::vector<std::int64_t>* group = family ? group_holding(*family, rank) : nullptr;
-  if (group == nullptr) {
-    throw std::invalid_argument("rank has no group in the transfer's family");
-  }
-  const std::int64_t peer = (*group)[static_cast<std::size_t>(transfer.peer_index)];
+  const GroupSeat where = seat(transfer.group_id, rank);
+  const std::int64_t peer =
+      program_.groups[where.family].members[static_cast<std::size_t>(where.group)]
+                                           [static_cast<std::size_t>(transfer.peer_index)];
   const std::int64_t pair[] = {std::min(rank, peer), std::max(rank, peer)};
   return collectives.time_s(CollectiveKind::send_recv, place_group(context_.cluster(), pair),
                             transfer.bytes);

@@ -4,8 +4,8 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
-#include <utility>
+#include <optional>
+#include <vector>
 
 #include "core/step_program.hpp"
 #include "costmodel/cost_context.hpp"
@@ -21,13 +21,24 @@ public:
   double operator()(const Op& op, std::int64_t rank) const;
 
 private:
+  // Where `rank` sits in family `group_id`: its group's index and its position in that group.
+  struct GroupSeat {
+    std::size_t family = 0;
+    std::int32_t group = -1;
+    std::int32_t position = -1;
+  };
+  GroupSeat seat(int group_id, std::int64_t rank) const;
   // The placement of `rank`'s group in family `group_id`, placed once per group and cached.
-  const GroupPlacement& placement(int group_id, std::int64_t rank) const;
+  const GroupPlacement& placement(const GroupSeat& seat) const;
 
   const CostContext& context_;
   const StepProgram& program_;
-  // (family id, first rank of the group) → placement.
-  mutable std::map<std::pair<int, std::int64_t>, GroupPlacement> placements_;
+  // By family (program_.groups order), then rank: the group holding it and its position, so a
+  // look-up costs no search over the world.
+  std::vector<std::vector<std::int32_t>> group_of_rank_;
+  std::vector<std::vector<std::int32_t>> position_of_rank_;
+  // By family, then group.
+  mutable std::vector<std::vector<std::optional<GroupPlacement>>> placements_;
 };
 
 } // namespace foldplan

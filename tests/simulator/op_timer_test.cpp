@@ -77,3 +77,33 @@ TEST(OpTimer, AllToAllVIsPacedByTheLargestSplit) {
 
 } // namespace
 } // namespace foldplan
+
+namespace foldplan {
+namespace {
+
+// What an all-to-all-v keeps on the sending rank costs nothing; the rest is paced by the largest
+// remote split.
+TEST(OpTimer, AllToAllVChargesOnlyTheBytesThatLeaveTheRank) {
+  const ClusterSpec cluster = load_cluster("dgx-h100");
+  const CostContext context(cluster, 16);
+  const StepProgram program = two_node_program();
+  const CostModelOpTimer timer(context, program);
+  Op all_local{.kind = OpKind::collective,
+               .stream = Stream::ep_comm,
+               .shape = CollectiveShape{.op = CollectiveOp::all_to_all_v,
+                                        .group_id = 0,
+                                        .bytes = 100e6,
+                                        .send_bytes_per_peer = {100e6, 0}}};
+  EXPECT_DOUBLE_EQ(timer(all_local, 0), 0.0); // rank 0 is position 0 of its group
+  EXPECT_GT(timer(all_local, 1), 0.0);        // rank 1 sends it all to rank 0
+  Op uniform = all_local;
+  std::get<CollectiveShape>(uniform.shape).send_bytes_per_peer = {50e6, 50e6};
+  Op plain = all_local;
+  std::get<CollectiveShape>(plain.shape).op = CollectiveOp::all_to_all;
+  std::get<CollectiveShape>(plain.shape).send_bytes_per_peer = {};
+  // Equal splits cost what the plain all-to-all of the same buffer costs.
+  EXPECT_DOUBLE_EQ(timer(uniform, 0), timer(plain, 0));
+}
+
+} // namespace
+} // namespace foldplan
