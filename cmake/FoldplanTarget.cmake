@@ -8,9 +8,12 @@ function(foldplan_library name)
 endfunction()
 
 function(foldplan_warnings name)
-  target_compile_options(${name} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
-                                         -Wno-sign-conversion)
+  set(cxx_warnings -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion)
+  target_compile_options(${name} PRIVATE "$<$<COMPILE_LANGUAGE:CXX>:${cxx_warnings}>")
+  # nvcc: its own diagnostics plus the host compiler's main ones on the host side of .cu files.
+  target_compile_options(${name} PRIVATE "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>")
   if(FOLDPLAN_WERROR)
-    target_compile_options(${name} PRIVATE -Werror)
+    target_compile_options(${name} PRIVATE "$<$<COMPILE_LANGUAGE:CXX>:-Werror>"
+                                           "$<$<COMPILE_LANGUAGE:CUDA>:--Werror=all-warnings>")
   endif()
 endfunction()
