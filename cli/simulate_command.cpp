@@ -109,7 +109,8 @@ int run_simulate(const SimulateOptions& options) {
   const double dropped_fraction = routed.dispatch ? routed.dispatch->dropped_fraction : 0.0;
   const CostModelOpTimer cost_model(context, program);
   const OpTimer timer = [&](const Op& op, std::int64_t rank) { return cost_model(op, rank); };
-  const SimulationResult simulated = simulate_step(program, timer);
+  const SimulationResult simulated = simulate_step(
+      program, timer, {.fold_interchangeable_ranks = cost_model.ranks_interchangeable()});
   const StepEstimate analytic = estimate_step(context, plan, load_factor);
   const EstimateComparison comparison =
       compare_with_estimate({.plan = plan,

@@ -57,9 +57,9 @@ int run_trace(const TraceOptions& options) {
   const RoutedStep routed = lower_routed_plan(plan, routing);
   const StepProgram& program = routed.program;
   const CostModelOpTimer timer(context, program);
-  const SimulationResult simulated =
-      simulate_step(program, [&](const Op& op, std::int64_t rank) { return timer(op, rank); },
-                    {.record_timeline = true});
+  const SimulationResult simulated = simulate_step(
+      program, [&](const Op& op, std::int64_t rank) { return timer(op, rank); },
+      {.record_timeline = true, .fold_interchangeable_ranks = timer.ranks_interchangeable()});
   const std::vector<std::int64_t> ranks =
       !options.ranks.empty()  ? options.ranks
       : routed.routed_experts ? first_and_busiest_rank_of_each_stage(plan, simulated)

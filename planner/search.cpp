@@ -260,9 +260,11 @@ void simulate_best(std::vector<RankedPlan>& plans, std::size_t count, unsigned t
     for (std::size_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) {
       const StepProgram program = lower_plan(plans[i].plan);
       const CostModelOpTimer timer(context, program);
-      plans[i].simulated_step_time_s = simulate_step(program, [&](const Op& op, std::int64_t rank) {
-                                         return timer(op, rank);
-                                       }).step_time_s;
+      const OpTimer clock = [&](const Op& op, std::int64_t rank) { return timer(op, rank); };
+      plans[i].simulated_step_time_s =
+          simulate_step(program, clock,
+                        {.fold_interchangeable_ranks = timer.ranks_interchangeable()})
+              .step_time_s;
     }
   };
   std::vector<std::jthread> pool;

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "core/errors.hpp"
+#include "simulator/rank_folding.hpp"
 
 namespace foldplan {
 namespace {
@@ -75,6 +76,33 @@ struct LaterEvent {
     return std::tie(a.time_s, a.sequence) > std::tie(b.time_s, b.sequence);
   }
 };
+
+// Step time, critical rank, idle and bubble shares and the means, from each rank's own figures.
+void summarise_ranks(SimulationResult& result) {
+  result.step_time_s = 0;
+  result.critical_rank = 0;
+  for (const RankSimulation& rank : result.ranks) {
+    if (rank.finish_s > result.step_time_s) {
+      result.step_time_s = rank.finish_s;
+      result.critical_rank = rank.rank;
+    }
+  }
+  result.mean_bubble_fraction = 0;
+  result.mean_exposed_s = {};
+  for (RankSimulation& rank : result.ranks) {
+    rank.compute_idle_s = result.step_time_s - rank.busy_s[stream_index(Stream::compute)];
+    rank.bubble_fraction = result.step_time_s > 0 ? rank.compute_idle_s / result.step_time_s : 0.0;
+    result.mean_bubble_fraction += rank.bubble_fraction;
+    for (std::size_t s = 0; s < kStreamCount; ++s)
+      result.mean_exposed_s[s] += rank.exposed_s[s];
+  }
+  const auto ranks = static_cast<double>(result.ranks.size());
+  result.mean_bubble_fraction /= ranks;
+  for (double& exposed : result.mean_exposed_s)
+    exposed /= ranks;
+  result.critical_exposed_s =
+      result.ranks[static_cast<std::size_t>(result.critical_rank)].exposed_s;
+}
 
 class EventSimulation {
 public:
@@ -520,27 +548,7 @@ private:
   }
 
   SimulationResult summarise() {
-    SimulationResult& result = result_;
-    for (const RankSimulation& rank : result.ranks) {
-      if (rank.finish_s > result.step_time_s) {
-        result.step_time_s = rank.finish_s;
-        result.critical_rank = rank.rank;
-      }
-    }
-    for (RankSimulation& rank : result.ranks) {
-      rank.compute_idle_s = result.step_time_s - rank.busy_s[stream_index(Stream::compute)];
-      rank.bubble_fraction =
-          result.step_time_s > 0 ? rank.compute_idle_s / result.step_time_s : 0.0;
-      result.mean_bubble_fraction += rank.bubble_fraction;
-      for (std::size_t s = 0; s < kStreamCount; ++s)
-        result.mean_exposed_s[s] += rank.exposed_s[s];
-    }
-    const auto ranks = static_cast<double>(result.ranks.size());
-    result.mean_bubble_fraction /= ranks;
-    for (double& exposed : result.mean_exposed_s)
-      exposed /= ranks;
-    result.critical_exposed_s =
-        result.ranks[static_cast<std::size_t>(result.critical_rank)].exposed_s;
+    summarise_ranks(result_);
     return std::move(result_);
   }
 
@@ -567,6 +575,24 @@ private:
   SimulationResult result_;
 };
 
+// Simulates one representative per class and gives every rank its representative's figures.
+SimulationResult simulate_folded(const FoldedProgram& folded, const OpTimer& timer,
+                                 const SimulationOptions& options) {
+  const OpTimer representative_timer = [&](const Op& op, std::int64_t rank) {
+    return timer(op, folded.representative[static_cast<std::size_t>(rank)]);
+  };
+  const SimulationResult classes =
+      EventSimulation(folded.program, representative_timer, options).run();
+  SimulationResult result;
+  result.ranks.reserve(folded.class_of_rank.size());
+  for (std::size_t rank = 0; rank < folded.class_of_rank.size(); ++rank) {
+    result.ranks.push_back(classes.ranks[static_cast<std::size_t>(folded.class_of_rank[rank])]);
+    result.ranks.back().rank = static_cast<std::int64_t>(rank);
+  }
+  summarise_ranks(result);
+  return result;
+}
+
 } // namespace
 
 SimulationResult simulate_step(const StepProgram& program, const OpTimer& timer,
@@ -574,6 +600,17 @@ SimulationResult simulate_step(const StepProgram& program, const OpTimer& timer,
   validate_step_program(program);
   if (program.world_size > std::numeric_limits<std::int32_t>::max())
     throw InputError("program.world_size", "is beyond the simulator's 2^31 ranks");
+  if (options.fold_interchangeable_ranks) {
+    if (const std::optional<FoldedProgram> folded = fold_interchangeable_ranks(program)) {
+      try {
+        return simulate_folded(*folded, timer, options);
+      } catch (const InputError&) {
+        // A deadlock: the full simulation below names the real ranks that wait.
+      } catch (const std::invalid_argument&) {
+        // A bad duration: likewise, named on the real rank.
+      }
+    }
+  }
   return EventSimulation(program, timer, options).run();
 }
 

@@ -4,7 +4,8 @@
 // idle time, pipeline bubbles, communication left exposed behind compute, and optionally a
 // timeline.
 //
-// Semantics (every rank is simulated individually, also when ranks share a RankProgram):
+// Semantics (every rank is simulated individually, also when ranks share a RankProgram, unless
+// the options fold interchangeable ranks, which gives the same result):
 // - Each rank has one in-order queue per Stream: the ops of a stream start in program order, one
 //   at a time. The op at the head of a stream is issued once all its deps have finished.
 // - Compute-like ops (gemm, attention, memory_bound) start when issued and last timer(op, rank).
@@ -42,6 +43,11 @@ constexpr std::size_t stream_index(Stream stream) {
 struct SimulationOptions {
   // The per-op timeline is one interval per op per rank: large, so only on request.
   bool record_timeline = false;
+  // Simulate one rank per RankProgram where the programs' structure allows it (rank_folding.hpp),
+  // giving every rank its representative's figures: the same result for a fraction of the work.
+  // Only for timers that give every rank of a program the same durations
+  // (CostModelOpTimer::ranks_interchangeable() checks that for the cost model).
+  bool fold_interchangeable_ranks = false;
 };
 
 struct OpInterval {

@@ -1,6 +1,7 @@
 #include "simulator/op_timer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 #include <variant>
 
@@ -26,7 +27,49 @@ CollectiveKind kind_of(CollectiveOp op) {
   return CollectiveKind::all_to_all;
 }
 
+// Each member's (leaf group, node, domain), numbered by first appearance in the group: two groups
+// with equal patterns are placed alike, whichever nodes they occupy.
+std::vector<std::array<std::int64_t, 3>> layout_pattern(const Cluster& cluster,
+                                                        const std::vector<std::int64_t>& members) {
+  std::array<std::vector<std::int64_t>, 3> seen;
+  std::vector<std::array<std::int64_t, 3>> pattern;
+  pattern.reserve(members.size());
+  for (const std::int64_t rank : members) {
+    const std::array<std::int64_t, 3> where = {cluster.leaf_group_of(rank), cluster.node_of(rank),
+                                               cluster.nvlink_domain_of(rank)};
+    std::array<std::int64_t, 3> label{};
+    for (std::size_t level = 0; level < 3; ++level) {
+      auto& ids = seen[level];
+      const auto found = std::find(ids.begin(), ids.end(), where[level]);
+      label[level] = found - ids.begin();
+      if (found == ids.end())
+        ids.push_back(where[level]);
+    }
+    pattern.push_back(label);
+  }
+  return pattern;
+}
+
 } // namespace
+
+bool CostModelOpTimer::ranks_interchangeable() const {
+  const Cluster& cluster = context_.cluster();
+  for (const CommGroup& family : program_.groups) {
+    std::vector<std::array<std::int64_t, 3>> first;
+    for (std::size_t g = 0; g < family.members.size(); ++g) {
+      for (const std::int64_t rank : family.members[g]) {
+        if (rank < 0 || rank >= cluster.num_gpus())
+          return false;
+      }
+      auto pattern = layout_pattern(cluster, family.members[g]);
+      if (g == 0)
+        first = std::move(pattern);
+      else if (pattern != first)
+        return false;
+    }
+  }
+  return true;
+}
 
 CostModelOpTimer::CostModelOpTimer(const CostContext& context, const StepProgram& program)
     : context_(context), program_(program) {

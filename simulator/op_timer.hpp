@@ -20,6 +20,13 @@ public:
 
   double operator()(const Op& op, std::int64_t rank) const;
 
+  // Whether every rank of a RankProgram gets the same durations, so the event simulation may fold
+  // them (SimulationOptions::fold_interchangeable_ranks): compute ops never depend on the rank, and
+  // communication costs depend only on which members of a group share a node, an NVLink domain and
+  // a leaf group — so this holds when every group of a family has its members laid out alike
+  // (the same pattern of shared nodes, domains and leaf groups, position by position).
+  bool ranks_interchangeable() const;
+
 private:
   // Where `rank` sits in family `group_id`: its group's index and its position in that group.
   struct GroupSeat {

@@ -12,6 +12,7 @@
 #include "simulator/event_simulation.hpp"
 #include "simulator/lowering.hpp"
 #include "simulator/op_timer.hpp"
+#include "tests/simulator/test_plans.hpp"
 #include "topologies/cluster_spec.hpp"
 
 namespace foldplan {
@@ -19,14 +20,10 @@ namespace {
 
 constexpr std::size_t kEpComm = stream_index(Stream::ep_comm);
 
+// make_plan with Megatron's --overlap-moe-expert-parallel-comm on or off.
 Plan make_plan(const std::string& model, std::int64_t gpus, const ParallelSizes& sizes,
                std::int64_t global_batch, bool overlap) {
-  Plan plan;
-  plan.model = load_model(model);
-  plan.cluster = load_cluster("dgx-h100");
-  plan.gpus = gpus;
-  plan.training = {.seq_length = 4096, .global_batch_size = global_batch, .micro_batch_size = 1};
-  plan.parallel = make_parallel_config(gpus, sizes, true);
+  Plan plan = testing_plans::make_plan(model, gpus, sizes, global_batch);
   plan.options.overlap_moe_expert_parallel_comm = overlap;
   validate_plan(plan);
   return plan;

@@ -105,5 +105,19 @@ TEST(OpTimer, AllToAllVChargesOnlyTheBytesThatLeaveTheRank) {
   EXPECT_DOUBLE_EQ(timer(uniform, 0), timer(plain, 0));
 }
 
+TEST(OpTimer, RanksAreInterchangeableWhenEveryGroupOfAFamilyIsLaidOutAlike) {
+  const CostContext context(load_cluster("dgx-h100"), 16);
+  const StepProgram aligned = two_node_program();
+  EXPECT_TRUE(CostModelOpTimer(context, aligned).ranks_interchangeable());
+
+  // Pairs that straddle the node boundary next to pairs inside one node: rank 7's TP all-gather
+  // would cross InfiniBand while rank 1's stays on NVLink.
+  StepProgram straddling = aligned;
+  straddling.groups[0].members = {{15, 0}};
+  for (std::int64_t base = 1; base < 15; base += 2)
+    straddling.groups[0].members.push_back({base, base + 1}); // {7, 8} straddles too
+  EXPECT_FALSE(CostModelOpTimer(context, straddling).ranks_interchangeable());
+}
+
 } // namespace
 } // namespace foldplan

@@ -16,22 +16,13 @@
 #include "simulator/event_simulation.hpp"
 #include "simulator/lowering.hpp"
 #include "simulator/op_timer.hpp"
+#include "tests/simulator/test_plans.hpp"
 #include "topologies/cluster_spec.hpp"
 
 namespace foldplan {
 namespace {
 
-Plan make_plan(const std::string& model, std::int64_t gpus, const ParallelSizes& sizes,
-               std::int64_t global_batch) {
-  Plan plan;
-  plan.model = load_model(model);
-  plan.cluster = load_cluster("dgx-h100");
-  plan.gpus = gpus;
-  plan.training = {.seq_length = 4096, .global_batch_size = global_batch, .micro_batch_size = 1};
-  plan.parallel = make_parallel_config(gpus, sizes, true);
-  validate_plan(plan);
-  return plan;
-}
+using testing_plans::make_plan;
 
 // Mixtral-8x7B on 32 GPUs: TP2 PP2 EP4 ETP1 → EDP 4, DP 8; GBS 32 → 4 micro-batches.
 Plan mixtral_32() {
