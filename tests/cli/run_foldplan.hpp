@@ -8,6 +8,7 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace foldplan::testing_cli {
 
@@ -36,6 +37,24 @@ inline void expect_input_error(const std::string& arguments, const std::string& 
   const CommandResult result = run_foldplan(arguments);
   EXPECT_EQ(result.exit_code, 2) << arguments << "\n" << result.output;
   EXPECT_EQ(result.output, "foldplan: error: " + expected_message + "\n") << arguments;
+}
+
+// Writes the plan `foldplan estimate <estimate_flags> -o` makes to a fresh file in the test
+// temp dir named `name`, and returns its path.
+inline std::string write_estimated_plan(const std::string& name,
+                                        const std::string& estimate_flags) {
+  const std::string path = ::testing::TempDir() + name;
+  std::remove(path.c_str());
+  const CommandResult result = run_foldplan("estimate " + estimate_flags + " --json -o " + path);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  return path;
+}
+
+// The JSON a command prints with --json (the arguments include the command name).
+inline nlohmann::json run_json(const std::string& arguments) {
+  const CommandResult result = run_foldplan(arguments + " --json");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  return nlohmann::json::parse(result.output);
 }
 
 } // namespace foldplan::testing_cli

@@ -17,20 +17,13 @@ using foldplan::testing_cli::run_foldplan;
 
 // Mixtral-8x7B on 32 GPUs, TP2 PP2 EP4 (EDP 4), dropless, 8 micro-batches.
 std::string mixtral_plan(const std::string& name) {
-  const std::string path = testing::TempDir() + name;
-  std::remove(path.c_str());
-  const CommandResult result =
-      run_foldplan("estimate --model mixtral-8x7b --cluster dgx-h100 --gpus 32 --seq 4096 "
-                   "--gbs 64 --mbs 1 --tp 2 --pp 2 --ep 4 --json -o " +
-                   path);
-  EXPECT_EQ(result.exit_code, 0) << result.output;
-  return path;
+  return foldplan::testing_cli::write_estimated_plan(
+      name, "--model mixtral-8x7b --cluster dgx-h100 --gpus 32 --seq 4096 --gbs 64 --mbs 1 --tp 2 "
+            "--pp 2 --ep 4");
 }
 
 nlohmann::json simulate_json(const std::string& arguments) {
-  const CommandResult result = run_foldplan("simulate " + arguments + " --json");
-  EXPECT_EQ(result.exit_code, 0) << result.output;
-  return nlohmann::json::parse(result.output);
+  return foldplan::testing_cli::run_json("simulate " + arguments);
 }
 
 TEST(SimulateRouting, SkewGivesEveryEpRankItsProgramAndAStragglerPacedStep) {
