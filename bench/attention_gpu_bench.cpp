@@ -14,6 +14,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "core/errors.hpp"
@@ -24,6 +25,7 @@
 
 namespace {
 
+using foldplan::kernels::AttentionBackwardTiles;
 using foldplan::kernels::AttentionDims;
 using foldplan::kernels::AttentionForwardTiles;
 
@@ -83,44 +85,51 @@ template <typename Call> double median_ms(Call&& call) {
   return times[times.size() / 2];
 }
 
+constexpr AttentionForwardTiles forward_tiles[] = {AttentionForwardTiles::warps8_rows16,
+                                                   AttentionForwardTiles::warps4_rows32};
+constexpr const char* forward_tile_names[] = {"warps8_rows16", "warps4_rows32"};
+constexpr AttentionBackwardTiles backward_tiles[] = {AttentionBackwardTiles::keys64_warps8,
+                                                     AttentionBackwardTiles::keys64_warps4,
+                                                     AttentionBackwardTiles::keys128_warps8};
+constexpr const char* backward_tile_names[] = {"keys64_warps8", "keys64_warps4", "keys128_warps8"};
+
+// Median milliseconds of every tile shape, forward then backward.
 struct Row {
   AttentionDims dims;
-  double forward_ms = 0, forward_alt_ms = 0, backward_ms = 0;
+  std::vector<double> forward_ms, backward_ms;
   bool finite = false;
 };
 
+bool first_row_finite(const __nv_bfloat16* device, std::size_t count) {
+  std::vector<__nv_bfloat16> probe(count);
+  BENCH_CUDA(
+      cudaMemcpy(probe.data(), device, count * sizeof(__nv_bfloat16), cudaMemcpyDeviceToHost));
+  return std::all_of(probe.begin(), probe.end(),
+                     [](__nv_bfloat16 x) { return std::isfinite(__bfloat162float(x)); });
+}
+
 Row measure(const AttentionDims& dims, const Buffers& b) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(dims.qk_head_dim));
-  Row row{dims};
-  const auto forward_with = [&](AttentionForwardTiles tiles) {
-    return [&, tiles] {
+  Row row{dims, {}, {}, false};
+  for (const auto tiles : forward_tiles) {
+    row.forward_ms.push_back(median_ms([&] {
       return foldplan::kernels::attention_forward_with_tiles(tiles, dims, scale, b.q, b.k, b.v, b.o,
                                                              b.lse, nullptr);
-    };
-  };
-  const auto alternative =
-      foldplan::kernels::default_attention_forward_tiles == AttentionForwardTiles::warps4_rows32
-          ? AttentionForwardTiles::warps8_rows16
-          : AttentionForwardTiles::warps4_rows32;
-  row.forward_alt_ms = median_ms(forward_with(alternative));
-  row.forward_ms = median_ms(forward_with(foldplan::kernels::default_attention_forward_tiles));
-  row.backward_ms = median_ms([&] {
-    return foldplan::kernels::attention_backward(dims, scale, b.q, b.k, b.v, b.o, b.d_o, b.lse,
-                                                 b.dq, b.dk, b.dv, b.workspace, nullptr);
-  });
+    }));
+  }
+  // The backward below reads o and lse of the default forward, as a training step would.
+  BENCH_CUDA(foldplan::kernels::attention_forward(dims, scale, b.q, b.k, b.v, b.o, b.lse, nullptr));
+  for (const auto tiles : backward_tiles) {
+    row.backward_ms.push_back(median_ms([&] {
+      return foldplan::kernels::attention_backward_with_tiles(tiles, dims, scale, b.q, b.k, b.v,
+                                                              b.o, b.d_o, b.lse, b.dq, b.dk, b.dv,
+                                                              b.workspace, nullptr);
+    }));
+  }
   BENCH_CUDA(cudaDeviceSynchronize());
-  // The correctness of these kernels is the GPU test's job; here only a guard that the timed
-  // calls produced numbers (a NaN in the first row of o or dq would mean a broken launch).
-  std::vector<__nv_bfloat16> probe(static_cast<std::size_t>(dims.heads) * dims.v_head_dim);
-  BENCH_CUDA(
-      cudaMemcpy(probe.data(), b.o, probe.size() * sizeof(__nv_bfloat16), cudaMemcpyDeviceToHost));
-  row.finite = std::all_of(probe.begin(), probe.end(),
-                           [](__nv_bfloat16 x) { return std::isfinite(__bfloat162float(x)); });
-  BENCH_CUDA(
-      cudaMemcpy(probe.data(), b.dq, probe.size() * sizeof(__nv_bfloat16), cudaMemcpyDeviceToHost));
-  row.finite = row.finite && std::all_of(probe.begin(), probe.end(), [](__nv_bfloat16 x) {
-                 return std::isfinite(__bfloat162float(x));
-               });
+  // Correctness is the GPU test's job; this only guards against a broken launch timing nothing.
+  const std::size_t first_row = static_cast<std::size_t>(dims.heads) * dims.v_head_dim;
+  row.finite = first_row_finite(b.o, first_row) && first_row_finite(b.dq, first_row);
   return row;
 }
 
@@ -194,19 +203,41 @@ int main(int argc, char** argv) {
     nlohmann::json results = nlohmann::json::array();
     fmt::print("# attention on {} (bf16, batch 1; median of {} after {} warm-up)\n",
                properties.name, timed_calls, warmup_calls);
-    fmt::print("| heads/kv | seq | dims qk/v | causal | fwd ms | fwd TFLOP/s | fwd other tiles | "
-               "bwd ms | bwd TFLOP/s |\n|---|---|---|---|---|---|---|---|---|\n");
+    fmt::print("| heads/kv | seq | qk/v dims | causal | fwd ms | fwd TFLOP/s | bwd ms | "
+               "bwd TFLOP/s | fwd TFLOP/s by tiles ({}) | bwd TFLOP/s by tiles ({}) |\n"
+               "|---|---|---|---|---|---|---|---|---|---|\n",
+               fmt::join(forward_tile_names, ", "), fmt::join(backward_tile_names, ", "));
     bool all_finite = true;
     for (const auto& dims : cases) {
       const Row row = measure(dims, b);
       all_finite = all_finite && row.finite;
       const double forward = foldplan::kernels::attention_forward_flops(dims);
       const double backward = foldplan::kernels::attention_backward_flops(dims);
-      fmt::print("| {}/{} | {} | {}/{} | {} | {:.3f} | {:.0f} | {:.0f} | {:.3f} | {:.0f} |{}\n",
+      std::vector<double> forward_tflops, backward_tflops;
+      nlohmann::json forward_json, backward_json;
+      for (std::size_t i = 0; i < row.forward_ms.size(); ++i) {
+        forward_tflops.push_back(tflops(forward, row.forward_ms[i]));
+        forward_json[forward_tile_names[i]] = {{"ms", row.forward_ms[i]},
+                                               {"tflops", forward_tflops.back()}};
+      }
+      for (std::size_t i = 0; i < row.backward_ms.size(); ++i) {
+        backward_tflops.push_back(tflops(backward, row.backward_ms[i]));
+        backward_json[backward_tile_names[i]] = {{"ms", row.backward_ms[i]},
+                                                 {"tflops", backward_tflops.back()}};
+      }
+      // The defaults are what attention_forward and attention_backward run.
+      const auto forward_default =
+          static_cast<std::size_t>(foldplan::kernels::default_attention_forward_tiles(dims));
+      const auto backward_default =
+          static_cast<std::size_t>(foldplan::kernels::default_attention_backward_tiles);
+      const std::size_t backward_index = dims.qk_head_dim > 128 ? 0 : backward_default;
+      fmt::print("| {}/{} | {} | {}/{} | {} | {:.3f} | {:.0f} | {:.3f} | {:.0f} | {:.0f} | {:.0f} "
+                 "|{}\n",
                  dims.heads, dims.kv_heads, dims.seq_q, dims.qk_head_dim, dims.v_head_dim,
-                 dims.causal ? "yes" : "no", row.forward_ms, tflops(forward, row.forward_ms),
-                 tflops(forward, row.forward_alt_ms), row.backward_ms,
-                 tflops(backward, row.backward_ms), row.finite ? "" : " NOT FINITE");
+                 dims.causal ? "yes" : "no", row.forward_ms[forward_default],
+                 forward_tflops[forward_default], row.backward_ms[backward_index],
+                 backward_tflops[backward_index], fmt::join(forward_tflops, " / "),
+                 fmt::join(backward_tflops, " / "), row.finite ? "" : " NOT FINITE");
       std::fflush(stdout);
       results.push_back({{"batch", dims.batch},
                          {"heads", dims.heads},
@@ -215,11 +246,12 @@ int main(int argc, char** argv) {
                          {"qk_head_dim", dims.qk_head_dim},
                          {"v_head_dim", dims.v_head_dim},
                          {"causal", dims.causal},
-                         {"forward_ms", row.forward_ms},
-                         {"forward_tflops", tflops(forward, row.forward_ms)},
-                         {"forward_other_tiles_ms", row.forward_alt_ms},
-                         {"backward_ms", row.backward_ms},
-                         {"backward_tflops", tflops(backward, row.backward_ms)},
+                         {"forward_ms", row.forward_ms[forward_default]},
+                         {"forward_tflops", forward_tflops[forward_default]},
+                         {"backward_ms", row.backward_ms[backward_index]},
+                         {"backward_tflops", backward_tflops[backward_index]},
+                         {"forward_by_tiles", forward_json},
+                         {"backward_by_tiles", backward_json},
                          {"finite", row.finite}});
     }
     if (!json_path.empty()) {

@@ -7,6 +7,8 @@
 #include <cmath>
 
 #include "kernels/attention.hpp"
+#include "kernels/attention_launch.hpp"
+#include "kernels/attention_params.cuh"
 #include "kernels/attention_tiles.cuh"
 
 namespace foldplan::kernels {
@@ -14,12 +16,7 @@ namespace {
 
 using tiles::bf16;
 
-constexpr int backward_warps = 8;
-constexpr int backward_threads = backward_warps * 32;
-constexpr int block_queries = 64;
-constexpr int block_keys = 64;
-
-struct BackwardParams {
+struct BackwardParams : AttentionCallParams {
   const bf16* q;
   const bf16* k;
   const bf16* v;
@@ -31,27 +28,48 @@ struct BackwardParams {
   float* dv_accum;    // [batch, seq_kv, kv_heads, v_dim]
   bf16* dk;
   bf16* dv;
-  int heads, kv_group, seq_q, seq_kv;
-  std::int64_t q_row, k_row, v_row, o_row;
-  std::int64_t q_batch, k_batch, v_batch, o_batch;
-  float scale, scale_log2;
-  bool causal;
 };
 
-template <int qk_dim, int v_dim> struct BackwardShape {
+// Tile shapes of one backward block: `block_queries` × `block_keys` scores, `warps` warps laid out
+// per product as warps_m (first operand rows) × warps / warps_m. Each warp's tile is a multiple of
+// 16 × 16, so one A fragment feeds several MMAs and one B fragment several rows.
+template <int qk_dim_, int v_dim_, int block_queries_, int block_keys_, int warps_, int s_warps_m_,
+          int kv_warps_n_, int dq_warps_m_, bool double_buffer_, int min_blocks_>
+struct BackwardShape {
+  static constexpr int qk_dim = qk_dim_, v_dim = v_dim_;
+  static constexpr int block_queries = block_queries_, block_keys = block_keys_;
+  static constexpr int warps = warps_, threads = warps_ * 32, min_blocks = min_blocks_;
+  static constexpr bool double_buffer = double_buffer_;
+  // S, dP: queries × keys.
+  static constexpr int s_rows = block_queries / s_warps_m_;
+  static constexpr int s_cols = block_keys / (warps / s_warps_m_);
+  static constexpr int s_row_tiles = s_rows / 16, s_col_tiles = s_cols / 8;
+  // dK, dV: keys × dims.
+  static constexpr int kv_rows = block_keys / kv_warps_n_;
+  static constexpr int kv_row_tiles = kv_rows / 16;
+  static constexpr int dk_cols = qk_dim / (warps / kv_warps_n_);
+  static constexpr int dv_cols = v_dim / (warps / kv_warps_n_);
+  // dQ: queries × dims.
+  static constexpr int dq_rows = block_queries / dq_warps_m_;
+  static constexpr int dq_row_tiles = dq_rows / 16;
+  static constexpr int dq_cols = qk_dim / (warps / dq_warps_m_);
+  static_assert(s_rows % 16 == 0 && s_cols % 16 == 0 && kv_rows % 16 == 0 && dk_cols % 16 == 0 &&
+                    dv_cols % 16 == 0 && dq_rows % 16 == 0 && dq_cols % 16 == 0,
+                "warp tiles are multiples of 16 × 16");
+
   static constexpr int q_stride = qk_dim + tiles::pad;
   static constexpr int v_stride = v_dim + tiles::pad;
   static constexpr int p_stride = block_keys + tiles::pad;
+  static constexpr int buffers = double_buffer ? 2 : 1;
   static constexpr int q_elements = block_queries * q_stride;
   static constexpr int d_o_elements = block_queries * v_stride;
   static constexpr int k_elements = block_keys * q_stride;
   static constexpr int v_elements = block_keys * v_stride;
   static constexpr int p_elements = block_queries * p_stride;
   static constexpr int bf16_elements =
-      q_elements + d_o_elements + k_elements + v_elements + 2 * p_elements;
+      buffers * (q_elements + d_o_elements) + k_elements + v_elements + 2 * p_elements;
   static constexpr int shared_bytes =
       static_cast<int>(sizeof(bf16)) * bf16_elements + 2 * block_queries * 4;
-  static constexpr int min_blocks = qk_dim <= 128 ? 2 : 1;
 };
 
 // delta = rowsum(dO ∘ O) per (batch, head, query), one warp a row.
@@ -86,18 +104,58 @@ __global__ void attention_backward_delta_kernel(const bf16* o, const bf16* d_o, 
   }
 }
 
-template <int qk_dim, int v_dim>
-__global__ void __launch_bounds__(backward_threads, (BackwardShape<qk_dim, v_dim>::min_blocks))
+// acc[rows][cols] += A B over `depth`: A fragments at a_address (+ 16 rows per row tile, + 16
+// columns per k step, both in `a_stride` elements, transposed when a_transposed), two B n-tiles
+// per ldmatrix at b_address (+16 n per pair, +16 k per step).
+template <int row_tiles, int col_tiles, int depth, bool a_transposed, bool b_transposed>
+__device__ __forceinline__ void warp_product(float (&acc)[row_tiles][col_tiles][4],
+                                             std::uint32_t a_address, int a_stride,
+                                             std::uint32_t b_address, int b_stride) {
+#pragma unroll
+  for (int kk = 0; kk < depth / 16; ++kk) {
+    std::uint32_t a[row_tiles][4];
+#pragma unroll
+    for (int mt = 0; mt < row_tiles; ++mt) {
+      if constexpr (a_transposed) { // stored [k][m]
+        tiles::load_matrix_x4_transposed(a[mt], a_address +
+                                                    tiles::tile_offset(a_stride, kk * 16, mt * 16));
+      } else {
+        tiles::load_matrix_x4(a[mt], a_address + tiles::tile_offset(a_stride, mt * 16, kk * 16));
+      }
+    }
+#pragma unroll
+    for (int np = 0; np < col_tiles / 2; ++np) {
+      std::uint32_t b[4];
+      if constexpr (b_transposed) { // stored [k][n]
+        tiles::load_matrix_x4_transposed(b, b_address +
+                                                tiles::tile_offset(b_stride, kk * 16, np * 16));
+      } else { // stored [n][k]
+        tiles::load_matrix_x4(b, b_address + tiles::tile_offset(b_stride, np * 16, kk * 16));
+      }
+#pragma unroll
+      for (int mt = 0; mt < row_tiles; ++mt) {
+        tiles::mma_bf16(acc[mt][2 * np], a[mt], b[0], b[1]);
+        tiles::mma_bf16(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
+      }
+    }
+  }
+}
+
+template <typename Shape>
+__global__ void __launch_bounds__(Shape::threads, Shape::min_blocks)
     attention_backward_kernel(const BackwardParams p) {
-  using Shape = BackwardShape<qk_dim, v_dim>;
+  constexpr int qk_dim = Shape::qk_dim, v_dim = Shape::v_dim;
+  constexpr int block_queries = Shape::block_queries, block_keys = Shape::block_keys;
+  constexpr int threads = Shape::threads;
   extern __shared__ __align__(16) unsigned char shared_bytes[];
-  bf16* shared_q = reinterpret_cast<bf16*>(shared_bytes);
-  bf16* shared_d_o = shared_q + Shape::q_elements;
-  bf16* shared_k = shared_d_o + Shape::d_o_elements;
+  bf16* shared_k = reinterpret_cast<bf16*>(shared_bytes);
   bf16* shared_v = shared_k + Shape::k_elements;
   bf16* shared_p = shared_v + Shape::v_elements;
   bf16* shared_ds = shared_p + Shape::p_elements;
-  float* shared_lse = reinterpret_cast<float*>(shared_ds + Shape::p_elements); // log2 domain
+  bf16* shared_q = shared_ds + Shape::p_elements;                   // `buffers` tiles
+  bf16* shared_d_o = shared_q + Shape::buffers * Shape::q_elements; // `buffers` tiles
+  float* shared_lse =
+      reinterpret_cast<float*>(shared_d_o + Shape::buffers * Shape::d_o_elements); // log2 domain
   float* shared_delta = shared_lse + block_queries;
 
   const int key_block = static_cast<int>(blockIdx.x);
@@ -121,75 +179,66 @@ __global__ void __launch_bounds__(backward_threads, (BackwardShape<qk_dim, v_dim
   const int query_blocks = (p.seq_q + block_queries - 1) / block_queries;
   const int first_query_block = p.causal ? max(0, key0 - causal_offset) / block_queries : 0;
 
-  // Warp tiles. S, dP (queries × keys): 16 queries × 32 keys. dK, dV (keys × dims): 16 keys ×
-  // half the dims. dQ (queries × dims): 16 queries × half the dims.
-  const int s_row = (warp % 4) * 16, s_col = (warp / 4) * 32;
-  const int kv_row = (warp % 4) * 16;
-  const int dk_col = (warp / 4) * (qk_dim / 2), dv_col = (warp / 4) * (v_dim / 2);
-  const int dq_row = (warp % 4) * 16, dq_col = (warp / 4) * (qk_dim / 2);
+  // This warp's tiles in each product.
+  constexpr int s_warps_n = block_keys / Shape::s_cols;
+  const int s_row = (warp / s_warps_n) * Shape::s_rows, s_col = (warp % s_warps_n) * Shape::s_cols;
+  constexpr int kv_warps_d = qk_dim / Shape::dk_cols;
+  const int kv_row = (warp / kv_warps_d) * Shape::kv_rows;
+  const int dk_col = (warp % kv_warps_d) * Shape::dk_cols;
+  const int dv_col = (warp % kv_warps_d) * Shape::dv_cols;
+  constexpr int dq_warps_d = qk_dim / Shape::dq_cols;
+  const int dq_row = (warp / dq_warps_d) * Shape::dq_rows;
+  const int dq_col = (warp % dq_warps_d) * Shape::dq_cols;
 
-  float acc_dk[qk_dim / 16][4], acc_dv[v_dim / 16][4];
-#pragma unroll
-  for (int j = 0; j < qk_dim / 16; ++j) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      acc_dk[j][e] = 0.0f;
-    }
-  }
-#pragma unroll
-  for (int j = 0; j < v_dim / 16; ++j) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      acc_dv[j][e] = 0.0f;
-    }
-  }
+  float acc_dk[Shape::kv_row_tiles][Shape::dk_cols / 8][4];
+  float acc_dv[Shape::kv_row_tiles][Shape::dv_cols / 8][4];
+  tiles::zero(acc_dk);
+  tiles::zero(acc_dv);
 
-  const std::uint32_t base = tiles::shared_address(shared_q);
-  const auto offset_of = [&](const bf16* tile) {
-    return base + static_cast<std::uint32_t>((tile - shared_q) * 2);
-  };
-  // S = Q Kᵀ and dP = dO Vᵀ.
-  const std::uint32_t q_a = offset_of(shared_q) + tiles::tile_offset(Shape::q_stride, s_row, 0) +
+  const auto address = [](const bf16* tile) { return tiles::shared_address(tile); };
+  // Lane addresses of each product's operands (buffer 0 for Q and dO).
+  const std::uint32_t q_a = address(shared_q) + tiles::tile_offset(Shape::q_stride, s_row, 0) +
                             tiles::a_lane_offset(Shape::q_stride, lane);
-  const std::uint32_t d_o_a = offset_of(shared_d_o) +
-                              tiles::tile_offset(Shape::v_stride, s_row, 0) +
+  const std::uint32_t d_o_a = address(shared_d_o) + tiles::tile_offset(Shape::v_stride, s_row, 0) +
                               tiles::a_lane_offset(Shape::v_stride, lane);
-  const std::uint32_t k_b = offset_of(shared_k) + tiles::tile_offset(Shape::q_stride, s_col, 0) +
+  const std::uint32_t k_b = address(shared_k) + tiles::tile_offset(Shape::q_stride, s_col, 0) +
                             tiles::b_nk_lane_offset(Shape::q_stride, lane);
-  const std::uint32_t v_b = offset_of(shared_v) + tiles::tile_offset(Shape::v_stride, s_col, 0) +
+  const std::uint32_t v_b = address(shared_v) + tiles::tile_offset(Shape::v_stride, s_col, 0) +
                             tiles::b_nk_lane_offset(Shape::v_stride, lane);
-  // dV += Pᵀ dO and dK += dSᵀ Q: A read transposed from [query][key], B from [query][dim].
-  const std::uint32_t p_at = offset_of(shared_p) + tiles::tile_offset(Shape::p_stride, 0, kv_row) +
+  const std::uint32_t p_at = address(shared_p) + tiles::tile_offset(Shape::p_stride, 0, kv_row) +
                              tiles::a_km_lane_offset(Shape::p_stride, lane);
-  const std::uint32_t ds_at = offset_of(shared_ds) +
-                              tiles::tile_offset(Shape::p_stride, 0, kv_row) +
+  const std::uint32_t ds_at = address(shared_ds) + tiles::tile_offset(Shape::p_stride, 0, kv_row) +
                               tiles::a_km_lane_offset(Shape::p_stride, lane);
-  const std::uint32_t d_o_b = offset_of(shared_d_o) +
-                              tiles::tile_offset(Shape::v_stride, 0, dv_col) +
+  const std::uint32_t d_o_b = address(shared_d_o) + tiles::tile_offset(Shape::v_stride, 0, dv_col) +
                               tiles::b_kn_lane_offset(Shape::v_stride, lane);
-  const std::uint32_t q_b = offset_of(shared_q) + tiles::tile_offset(Shape::q_stride, 0, dk_col) +
+  const std::uint32_t q_b = address(shared_q) + tiles::tile_offset(Shape::q_stride, 0, dk_col) +
                             tiles::b_kn_lane_offset(Shape::q_stride, lane);
-  // dQ += dS K: A from [query][key], B from [key][dim].
-  const std::uint32_t ds_a = offset_of(shared_ds) + tiles::tile_offset(Shape::p_stride, dq_row, 0) +
+  const std::uint32_t ds_a = address(shared_ds) + tiles::tile_offset(Shape::p_stride, dq_row, 0) +
                              tiles::a_lane_offset(Shape::p_stride, lane);
-  const std::uint32_t k_kn = offset_of(shared_k) + tiles::tile_offset(Shape::q_stride, 0, dq_col) +
+  const std::uint32_t k_kn = address(shared_k) + tiles::tile_offset(Shape::q_stride, 0, dq_col) +
                              tiles::b_kn_lane_offset(Shape::q_stride, lane);
 
+  const auto load_queries = [&](int query_block, int buffer) {
+    const int query0 = query_block * block_queries;
+    tiles::load_tile_async<block_queries, qk_dim, threads>(
+        shared_q + buffer * Shape::q_elements, q + query0 * p.q_row, p.q_row, p.seq_q - query0);
+    tiles::load_tile_async<block_queries, v_dim, threads>(shared_d_o + buffer * Shape::d_o_elements,
+                                                          d_o + query0 * p.o_row, p.o_row,
+                                                          p.seq_q - query0);
+  };
+
   if (first_query_block < query_blocks) {
-    tiles::load_tile_async<block_keys, qk_dim, backward_threads>(shared_k, k, p.k_row,
-                                                                 p.seq_kv - key0);
-    tiles::load_tile_async<block_keys, v_dim, backward_threads>(shared_v, v, p.v_row,
-                                                                p.seq_kv - key0);
-    const int query0 = first_query_block * block_queries;
-    tiles::load_tile_async<block_queries, qk_dim, backward_threads>(shared_q, q + query0 * p.q_row,
-                                                                    p.q_row, p.seq_q - query0);
-    tiles::load_tile_async<block_queries, v_dim, backward_threads>(
-        shared_d_o, d_o + query0 * p.o_row, p.o_row, p.seq_q - query0);
+    tiles::load_tile_async<block_keys, qk_dim, threads>(shared_k, k, p.k_row, p.seq_kv - key0);
+    tiles::load_tile_async<block_keys, v_dim, threads>(shared_v, v, p.v_row, p.seq_kv - key0);
+    load_queries(first_query_block, 0);
     tiles::commit_async();
   }
 
   for (int query_block = first_query_block; query_block < query_blocks; ++query_block) {
     const int query0 = query_block * block_queries;
+    const int buffer = Shape::double_buffer ? (query_block - first_query_block) % 2 : 0;
+    const std::uint32_t q_offset = buffer * Shape::q_elements * 2;
+    const std::uint32_t d_o_offset = buffer * Shape::d_o_elements * 2;
     if (threadIdx.x < block_queries) {
       const int query = query0 + static_cast<int>(threadIdx.x);
       const bool valid = query < p.seq_q;
@@ -200,130 +249,82 @@ __global__ void __launch_bounds__(backward_threads, (BackwardShape<qk_dim, v_dim
     }
     tiles::wait_async<0>();
     __syncthreads();
+    if (Shape::double_buffer && query_block + 1 < query_blocks) {
+      load_queries(query_block + 1, 1 - buffer); // read last in the previous iteration
+      tiles::commit_async();
+    }
 
-    float s[4][4], dp[4][4];
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[j][e] = 0.0f;
-        dp[j][e] = 0.0f;
-      }
-    }
-#pragma unroll
-    for (int kk = 0; kk < qk_dim / 16; ++kk) {
-      std::uint32_t a[4], b0[4], b1[4];
-      tiles::load_matrix_x4(a, q_a + kk * 32);
-      tiles::load_matrix_x4(b0, k_b + kk * 32);
-      tiles::load_matrix_x4(b1, k_b + tiles::tile_offset(Shape::q_stride, 16, 0) + kk * 32);
-      tiles::mma_bf16(s[0], a, b0[0], b0[1]);
-      tiles::mma_bf16(s[1], a, b0[2], b0[3]);
-      tiles::mma_bf16(s[2], a, b1[0], b1[1]);
-      tiles::mma_bf16(s[3], a, b1[2], b1[3]);
-    }
-#pragma unroll
-    for (int kk = 0; kk < v_dim / 16; ++kk) {
-      std::uint32_t a[4], b0[4], b1[4];
-      tiles::load_matrix_x4(a, d_o_a + kk * 32);
-      tiles::load_matrix_x4(b0, v_b + kk * 32);
-      tiles::load_matrix_x4(b1, v_b + tiles::tile_offset(Shape::v_stride, 16, 0) + kk * 32);
-      tiles::mma_bf16(dp[0], a, b0[0], b0[1]);
-      tiles::mma_bf16(dp[1], a, b0[2], b0[3]);
-      tiles::mma_bf16(dp[2], a, b1[0], b1[1]);
-      tiles::mma_bf16(dp[3], a, b1[2], b1[3]);
-    }
+    // S = Q Kᵀ, dP = dO Vᵀ.
+    float s[Shape::s_row_tiles][Shape::s_col_tiles][4];
+    float dp[Shape::s_row_tiles][Shape::s_col_tiles][4];
+    tiles::zero(s);
+    tiles::zero(dp);
+    warp_product<Shape::s_row_tiles, Shape::s_col_tiles, qk_dim, false, false>(
+        s, q_a + q_offset, Shape::q_stride, k_b, Shape::q_stride);
+    warp_product<Shape::s_row_tiles, Shape::s_col_tiles, v_dim, false, false>(
+        dp, d_o_a + d_o_offset, Shape::v_stride, v_b, Shape::v_stride);
 
     // P = exp2(S·scale·log2 e − lse·log2 e) with the mask; dS = P ∘ (dP − delta). Both go to
     // shared memory as bf16 for the transposed products.
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int local_row = s_row + g + 8 * h;
-      const int query = query0 + local_row;
-      const float row_lse = shared_lse[local_row];
-      const float row_delta = shared_delta[local_row];
+    for (int mt = 0; mt < Shape::s_row_tiles; ++mt) {
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int local_key = s_col + j * 8 + 2 * t;
-        float pv[2], dsv[2];
+      for (int h = 0; h < 2; ++h) {
+        const int local_row = s_row + mt * 16 + g + 8 * h;
+        const int query = query0 + local_row;
+        const float row_lse = shared_lse[local_row];
+        const float row_delta = shared_delta[local_row];
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int key = key0 + local_key + e;
-          const bool visible = key < p.seq_kv && (!p.causal || key <= query + causal_offset);
-          pv[e] = visible ? tiles::fast_exp2(fmaf(s[j][2 * h + e], p.scale_log2, -row_lse)) : 0.0f;
-          dsv[e] = pv[e] * (dp[j][2 * h + e] - row_delta);
+        for (int j = 0; j < Shape::s_col_tiles; ++j) {
+          const int local_key = s_col + j * 8 + 2 * t;
+          float pv[2], dsv[2];
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int key = key0 + local_key + e;
+            const bool visible = key < p.seq_kv && (!p.causal || key <= query + causal_offset);
+            pv[e] = visible ? tiles::fast_exp2(fmaf(s[mt][j][2 * h + e], p.scale_log2, -row_lse))
+                            : 0.0f;
+            dsv[e] = pv[e] * (dp[mt][j][2 * h + e] - row_delta);
+          }
+          const int index = local_row * Shape::p_stride + local_key;
+          *reinterpret_cast<std::uint32_t*>(shared_p + index) = tiles::pack_bf16(pv[0], pv[1]);
+          *reinterpret_cast<std::uint32_t*>(shared_ds + index) = tiles::pack_bf16(dsv[0], dsv[1]);
         }
-        const int index = local_row * Shape::p_stride + local_key;
-        *reinterpret_cast<std::uint32_t*>(shared_p + index) = tiles::pack_bf16(pv[0], pv[1]);
-        *reinterpret_cast<std::uint32_t*>(shared_ds + index) = tiles::pack_bf16(dsv[0], dsv[1]);
       }
     }
     __syncthreads();
 
     // dV += Pᵀ dO, dK += dSᵀ Q over this block's queries.
-#pragma unroll
-    for (int kk = 0; kk < block_queries / 16; ++kk) {
-      std::uint32_t a[4];
-      tiles::load_matrix_x4_transposed(a, p_at + tiles::tile_offset(Shape::p_stride, kk * 16, 0));
-#pragma unroll
-      for (int dp_tile = 0; dp_tile < v_dim / 32; ++dp_tile) {
-        std::uint32_t b[4];
-        tiles::load_matrix_x4_transposed(
-            b, d_o_b + tiles::tile_offset(Shape::v_stride, kk * 16, dp_tile * 16));
-        tiles::mma_bf16(acc_dv[2 * dp_tile], a, b[0], b[1]);
-        tiles::mma_bf16(acc_dv[2 * dp_tile + 1], a, b[2], b[3]);
+    warp_product<Shape::kv_row_tiles, Shape::dv_cols / 8, block_queries, true, true>(
+        acc_dv, p_at, Shape::p_stride, d_o_b + d_o_offset, Shape::v_stride);
+    warp_product<Shape::kv_row_tiles, Shape::dk_cols / 8, block_queries, true, true>(
+        acc_dk, ds_at, Shape::p_stride, q_b + q_offset, Shape::q_stride);
+    if (!Shape::double_buffer) {
+      // Q and dO of this block are no longer read: fetch the next while dQ is computed.
+      __syncthreads();
+      if (query_block + 1 < query_blocks) {
+        load_queries(query_block + 1, 0);
+        tiles::commit_async();
       }
-      tiles::load_matrix_x4_transposed(a, ds_at + tiles::tile_offset(Shape::p_stride, kk * 16, 0));
-#pragma unroll
-      for (int dk_tile = 0; dk_tile < qk_dim / 32; ++dk_tile) {
-        std::uint32_t b[4];
-        tiles::load_matrix_x4_transposed(
-            b, q_b + tiles::tile_offset(Shape::q_stride, kk * 16, dk_tile * 16));
-        tiles::mma_bf16(acc_dk[2 * dk_tile], a, b[0], b[1]);
-        tiles::mma_bf16(acc_dk[2 * dk_tile + 1], a, b[2], b[3]);
-      }
-    }
-    // Q and dO of this block are no longer read: fetch the next while dQ is computed.
-    __syncthreads();
-    if (query_block + 1 < query_blocks) {
-      const int next0 = query0 + block_queries;
-      tiles::load_tile_async<block_queries, qk_dim, backward_threads>(shared_q, q + next0 * p.q_row,
-                                                                      p.q_row, p.seq_q - next0);
-      tiles::load_tile_async<block_queries, v_dim, backward_threads>(
-          shared_d_o, d_o + next0 * p.o_row, p.o_row, p.seq_q - next0);
-      tiles::commit_async();
     }
 
-    // dQ += dS K (unscaled), added to the fp32 workspace.
-    float acc_dq[qk_dim / 16][4];
+    // dQ += dS K (unscaled), added to the fp32 workspace two columns at a time.
+    float acc_dq[Shape::dq_row_tiles][Shape::dq_cols / 8][4];
+    tiles::zero(acc_dq);
+    warp_product<Shape::dq_row_tiles, Shape::dq_cols / 8, block_keys, false, true>(
+        acc_dq, ds_a, Shape::p_stride, k_kn, Shape::q_stride);
 #pragma unroll
-    for (int j = 0; j < qk_dim / 16; ++j) {
+    for (int mt = 0; mt < Shape::dq_row_tiles; ++mt) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        acc_dq[j][e] = 0.0f;
-      }
-    }
+      for (int h = 0; h < 2; ++h) {
+        const int query = query0 + dq_row + mt * 16 + g + 8 * h;
+        if (query < p.seq_q) {
+          float* row = dq_accum + query * p.q_row + dq_col + 2 * t;
 #pragma unroll
-    for (int kk = 0; kk < block_keys / 16; ++kk) {
-      std::uint32_t a[4];
-      tiles::load_matrix_x4(a, ds_a + kk * 32);
-#pragma unroll
-      for (int dq_tile = 0; dq_tile < qk_dim / 32; ++dq_tile) {
-        std::uint32_t b[4];
-        tiles::load_matrix_x4_transposed(
-            b, k_kn + tiles::tile_offset(Shape::q_stride, kk * 16, dq_tile * 16));
-        tiles::mma_bf16(acc_dq[2 * dq_tile], a, b[0], b[1]);
-        tiles::mma_bf16(acc_dq[2 * dq_tile + 1], a, b[2], b[3]);
-      }
-    }
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int query = query0 + dq_row + g + 8 * h;
-      if (query < p.seq_q) {
-        float* row = dq_accum + query * p.q_row + dq_col + 2 * t;
-#pragma unroll
-        for (int j = 0; j < qk_dim / 16; ++j) {
-          atomicAdd(row + j * 8, acc_dq[j][2 * h]);
-          atomicAdd(row + j * 8 + 1, acc_dq[j][2 * h + 1]);
+          for (int j = 0; j < Shape::dq_cols / 8; ++j) {
+            atomicAdd(reinterpret_cast<float2*>(row + j * 8),
+                      make_float2(acc_dq[mt][j][2 * h], acc_dq[mt][j][2 * h + 1]));
+          }
         }
       }
     }
@@ -331,34 +332,40 @@ __global__ void __launch_bounds__(backward_threads, (BackwardShape<qk_dim, v_dim
 
   // dK = scale · Σ dSᵀ Q. One query head per kv head: write bf16; else add into fp32 workspace.
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int key = key0 + kv_row + g + 8 * h;
-    if (key >= p.seq_kv) {
-      continue;
-    }
-    const std::int64_t k_at = batch * p.k_batch + key * p.k_row + kv_head * qk_dim + dk_col + 2 * t;
-    const std::int64_t v_at = batch * p.v_batch + key * p.v_row + kv_head * v_dim + dv_col + 2 * t;
-    if (p.kv_group == 1) {
+  for (int mt = 0; mt < Shape::kv_row_tiles; ++mt) {
 #pragma unroll
-      for (int j = 0; j < qk_dim / 16; ++j) {
-        *reinterpret_cast<std::uint32_t*>(p.dk + k_at + j * 8) =
-            tiles::pack_bf16(acc_dk[j][2 * h] * p.scale, acc_dk[j][2 * h + 1] * p.scale);
+    for (int h = 0; h < 2; ++h) {
+      const int key = key0 + kv_row + mt * 16 + g + 8 * h;
+      if (key >= p.seq_kv) {
+        continue;
       }
+      const std::int64_t k_at =
+          batch * p.k_batch + key * p.k_row + kv_head * qk_dim + dk_col + 2 * t;
+      const std::int64_t v_at =
+          batch * p.v_batch + key * p.v_row + kv_head * v_dim + dv_col + 2 * t;
+      if (p.kv_group == 1) {
 #pragma unroll
-      for (int j = 0; j < v_dim / 16; ++j) {
-        *reinterpret_cast<std::uint32_t*>(p.dv + v_at + j * 8) =
-            tiles::pack_bf16(acc_dv[j][2 * h], acc_dv[j][2 * h + 1]);
-      }
-    } else {
+        for (int j = 0; j < Shape::dk_cols / 8; ++j) {
+          *reinterpret_cast<std::uint32_t*>(p.dk + k_at + j * 8) =
+              tiles::pack_bf16(acc_dk[mt][j][2 * h] * p.scale, acc_dk[mt][j][2 * h + 1] * p.scale);
+        }
 #pragma unroll
-      for (int j = 0; j < qk_dim / 16; ++j) {
-        atomicAdd(p.dk_accum + k_at + j * 8, acc_dk[j][2 * h] * p.scale);
-        atomicAdd(p.dk_accum + k_at + j * 8 + 1, acc_dk[j][2 * h + 1] * p.scale);
-      }
+        for (int j = 0; j < Shape::dv_cols / 8; ++j) {
+          *reinterpret_cast<std::uint32_t*>(p.dv + v_at + j * 8) =
+              tiles::pack_bf16(acc_dv[mt][j][2 * h], acc_dv[mt][j][2 * h + 1]);
+        }
+      } else {
 #pragma unroll
-      for (int j = 0; j < v_dim / 16; ++j) {
-        atomicAdd(p.dv_accum + v_at + j * 8, acc_dv[j][2 * h]);
-        atomicAdd(p.dv_accum + v_at + j * 8 + 1, acc_dv[j][2 * h + 1]);
+        for (int j = 0; j < Shape::dk_cols / 8; ++j) {
+          atomicAdd(
+              reinterpret_cast<float2*>(p.dk_accum + k_at + j * 8),
+              make_float2(acc_dk[mt][j][2 * h] * p.scale, acc_dk[mt][j][2 * h + 1] * p.scale));
+        }
+#pragma unroll
+        for (int j = 0; j < Shape::dv_cols / 8; ++j) {
+          atomicAdd(reinterpret_cast<float2*>(p.dv_accum + v_at + j * 8),
+                    make_float2(acc_dv[mt][j][2 * h], acc_dv[mt][j][2 * h + 1]));
+        }
       }
     }
   }
@@ -408,29 +415,52 @@ WorkspaceLayout workspace_layout(const AttentionDims& dims) {
   return layout;
 }
 
-template <int qk_dim, int v_dim>
+template <typename Shape>
 cudaError_t launch_backward(const AttentionDims& dims, const BackwardParams& params, const bf16* o,
                             cudaStream_t stream) {
   const std::int64_t rows = static_cast<std::int64_t>(dims.batch) * dims.seq_q * dims.heads;
   constexpr int delta_threads = 256;
   const std::int64_t delta_blocks = (rows * 32 + delta_threads - 1) / delta_threads;
-  attention_backward_delta_kernel<v_dim>
+  attention_backward_delta_kernel<Shape::v_dim>
       <<<static_cast<unsigned>(delta_blocks), delta_threads, 0, stream>>>(
           o, params.d_o, const_cast<float*>(params.delta), dims.heads, dims.seq_q, rows);
   if (const cudaError_t error = cudaGetLastError(); error != cudaSuccess) {
     return error;
   }
-  using Shape = BackwardShape<qk_dim, v_dim>;
-  auto* kernel = attention_backward_kernel<qk_dim, v_dim>;
+  auto* kernel = attention_backward_kernel<Shape>;
   static const cudaError_t configured = cudaFuncSetAttribute(
       kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Shape::shared_bytes);
   if (configured != cudaSuccess) {
     return configured;
   }
-  const dim3 grid((dims.seq_kv + block_keys - 1) / block_keys, static_cast<unsigned>(dims.heads),
-                  static_cast<unsigned>(dims.batch));
-  kernel<<<grid, backward_threads, Shape::shared_bytes, stream>>>(params);
+  const dim3 grid((dims.seq_kv + Shape::block_keys - 1) / Shape::block_keys,
+                  static_cast<unsigned>(dims.heads), static_cast<unsigned>(dims.batch));
+  kernel<<<grid, Shape::threads, Shape::shared_bytes, stream>>>(params);
   return cudaGetLastError();
+}
+
+template <int qk_dim, int v_dim>
+cudaError_t launch_backward_tiles(AttentionBackwardTiles tiles, const AttentionDims& dims,
+                                  const BackwardParams& params, const bf16* o,
+                                  cudaStream_t stream) {
+  // Up to head dim 128, registers and shared memory allow two blocks of the 64-key shapes per
+  // multiprocessor; 192 runs only the 8-warp one.
+  if constexpr (qk_dim > 128) {
+    return launch_backward<BackwardShape<qk_dim, v_dim, 64, 64, 8, 4, 4, 4, false, 1>>(dims, params,
+                                                                                       o, stream);
+  } else {
+    switch (tiles) {
+    case AttentionBackwardTiles::keys64_warps8:
+      return launch_backward<BackwardShape<qk_dim, v_dim, 64, 64, 8, 4, 4, 4, false, 2>>(
+          dims, params, o, stream);
+    case AttentionBackwardTiles::keys64_warps4:
+      return launch_backward<BackwardShape<qk_dim, v_dim, 64, 64, 4, 2, 2, 2, false, 2>>(
+          dims, params, o, stream);
+    default:
+      return launch_backward<BackwardShape<qk_dim, v_dim, 64, 128, 8, 2, 4, 2, true, 1>>(
+          dims, params, o, stream);
+    }
+  }
 }
 
 } // namespace
@@ -443,6 +473,15 @@ cudaError_t attention_backward(const AttentionDims& dims, float softmax_scale, c
                                const bf16* k, const bf16* v, const bf16* o, const bf16* d_o,
                                const float* lse, bf16* dq, bf16* dk, bf16* dv, void* workspace,
                                cudaStream_t stream) {
+  return attention_backward_with_tiles(default_attention_backward_tiles, dims, softmax_scale, q, k,
+                                       v, o, d_o, lse, dq, dk, dv, workspace, stream);
+}
+
+cudaError_t attention_backward_with_tiles(AttentionBackwardTiles tiles, const AttentionDims& dims,
+                                          float softmax_scale, const bf16* q, const bf16* k,
+                                          const bf16* v, const bf16* o, const bf16* d_o,
+                                          const float* lse, bf16* dq, bf16* dk, bf16* dv,
+                                          void* workspace, cudaStream_t stream) {
   if (!attention_unsupported_reason(dims).empty()) {
     return cudaErrorInvalidValue;
   }
@@ -460,21 +499,7 @@ cudaError_t attention_backward(const AttentionDims& dims, float softmax_scale, c
   params.dv_accum = reinterpret_cast<float*>(bytes + layout.dv_accum);
   params.dk = dk;
   params.dv = dv;
-  params.heads = dims.heads;
-  params.kv_group = dims.heads / dims.kv_heads;
-  params.seq_q = dims.seq_q;
-  params.seq_kv = dims.seq_kv;
-  params.q_row = static_cast<std::int64_t>(dims.heads) * dims.qk_head_dim;
-  params.k_row = static_cast<std::int64_t>(dims.kv_heads) * dims.qk_head_dim;
-  params.v_row = static_cast<std::int64_t>(dims.kv_heads) * dims.v_head_dim;
-  params.o_row = static_cast<std::int64_t>(dims.heads) * dims.v_head_dim;
-  params.q_batch = params.q_row * dims.seq_q;
-  params.k_batch = params.k_row * dims.seq_kv;
-  params.v_batch = params.v_row * dims.seq_kv;
-  params.o_batch = params.o_row * dims.seq_q;
-  params.scale = softmax_scale;
-  params.scale_log2 = softmax_scale * static_cast<float>(M_LOG2E);
-  params.causal = dims.causal;
+  static_cast<AttentionCallParams&>(params) = attention_call_params(dims, softmax_scale);
 
   // The accumulators start at zero: dK, dV up to the whole workspace tail when kv heads are shared.
   const std::size_t zeroed_tail = layout.bytes - layout.dk_accum;
@@ -490,13 +515,13 @@ cudaError_t attention_backward(const AttentionDims& dims, float softmax_scale, c
   cudaError_t launched = cudaSuccess;
   switch (dims.qk_head_dim) {
   case 64:
-    launched = launch_backward<64, 64>(dims, params, o, stream);
+    launched = launch_backward_tiles<64, 64>(tiles, dims, params, o, stream);
     break;
   case 128:
-    launched = launch_backward<128, 128>(dims, params, o, stream);
+    launched = launch_backward_tiles<128, 128>(tiles, dims, params, o, stream);
     break;
   default: // 192 with v 128
-    launched = launch_backward<192, 128>(dims, params, o, stream);
+    launched = launch_backward_tiles<192, 128>(tiles, dims, params, o, stream);
     break;
   }
   if (launched != cudaSuccess) {

@@ -6,6 +6,7 @@
 
 #include "kernels/attention.hpp"
 #include "kernels/attention_launch.hpp"
+#include "kernels/attention_params.cuh"
 #include "kernels/attention_tiles.cuh"
 
 namespace foldplan::kernels {
@@ -13,17 +14,12 @@ namespace {
 
 using tiles::bf16;
 
-struct ForwardParams {
+struct ForwardParams : AttentionCallParams {
   const bf16* q;
   const bf16* k;
   const bf16* v;
   bf16* o;
   float* lse;
-  int heads, kv_group, seq_q, seq_kv;      // kv_group: query heads per kv head
-  std::int64_t q_row, k_row, v_row, o_row; // elements between consecutive positions
-  std::int64_t q_batch, k_batch, v_batch, o_batch;
-  float scale, scale_log2;
-  bool causal;
 };
 
 constexpr int block_keys = 64;
@@ -89,15 +85,9 @@ __global__ void __launch_bounds__(warps * 32,
 
   float acc_o[row_tiles][v_dim / 8][4];
   float row_max[row_tiles][2], row_sum[row_tiles][2];
+  tiles::zero(acc_o);
 #pragma unroll
   for (int mt = 0; mt < row_tiles; ++mt) {
-#pragma unroll
-    for (int j = 0; j < v_dim / 8; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        acc_o[mt][j][e] = 0.0f;
-      }
-    }
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       row_max[mt][h] = -INFINITY;
@@ -134,16 +124,7 @@ __global__ void __launch_bounds__(warps * 32,
 
     // S = Q Kᵀ for this warp's rows and the block's 64 keys.
     float s[row_tiles][block_keys / 8][4];
-#pragma unroll
-    for (int mt = 0; mt < row_tiles; ++mt) {
-#pragma unroll
-      for (int j = 0; j < block_keys / 8; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          s[mt][j][e] = 0.0f;
-        }
-      }
-    }
+    tiles::zero(s);
 #pragma unroll
     for (int kk = 0; kk < qk_dim / 16; ++kk) {
       std::uint32_t a[row_tiles][4];
@@ -312,21 +293,7 @@ cudaError_t attention_forward_with_tiles(AttentionForwardTiles tiles, const Atte
   params.v = v;
   params.o = o;
   params.lse = lse;
-  params.heads = dims.heads;
-  params.kv_group = dims.heads / dims.kv_heads;
-  params.seq_q = dims.seq_q;
-  params.seq_kv = dims.seq_kv;
-  params.q_row = static_cast<std::int64_t>(dims.heads) * dims.qk_head_dim;
-  params.k_row = static_cast<std::int64_t>(dims.kv_heads) * dims.qk_head_dim;
-  params.v_row = static_cast<std::int64_t>(dims.kv_heads) * dims.v_head_dim;
-  params.o_row = static_cast<std::int64_t>(dims.heads) * dims.v_head_dim;
-  params.q_batch = params.q_row * dims.seq_q;
-  params.k_batch = params.k_row * dims.seq_kv;
-  params.v_batch = params.v_row * dims.seq_kv;
-  params.o_batch = params.o_row * dims.seq_q;
-  params.scale = softmax_scale;
-  params.scale_log2 = softmax_scale * static_cast<float>(M_LOG2E);
-  params.causal = dims.causal;
+  static_cast<AttentionCallParams&>(params) = attention_call_params(dims, softmax_scale);
   switch (dims.qk_head_dim) {
   case 64:
     return launch_forward_tiles<64, 64>(tiles, dims, params, stream);
@@ -340,8 +307,8 @@ cudaError_t attention_forward_with_tiles(AttentionForwardTiles tiles, const Atte
 cudaError_t attention_forward(const AttentionDims& dims, float softmax_scale, const bf16* q,
                               const bf16* k, const bf16* v, bf16* o, float* lse,
                               cudaStream_t stream) {
-  return attention_forward_with_tiles(default_attention_forward_tiles, dims, softmax_scale, q, k, v,
-                                      o, lse, stream);
+  return attention_forward_with_tiles(default_attention_forward_tiles(dims), dims, softmax_scale, q,
+                                      k, v, o, lse, stream);
 }
 
 } // namespace foldplan::kernels

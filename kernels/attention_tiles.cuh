@@ -88,6 +88,20 @@ __device__ __forceinline__ float fast_exp2(float x) {
   return y;
 }
 
+// Accumulator tiles [rows][cols] of 16×8 C fragments start at 0.
+template <int rows, int cols> __device__ __forceinline__ void zero(float (&acc)[rows][cols][4]) {
+#pragma unroll
+  for (int i = 0; i < rows; ++i) {
+#pragma unroll
+    for (int j = 0; j < cols; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        acc[i][j][e] = 0.0f;
+      }
+    }
+  }
+}
+
 // Two floats as bf16x2, the lower column in the low half (A fragments, bf16x2 stores).
 __device__ __forceinline__ std::uint32_t pack_bf16(float low, float high) {
   const __nv_bfloat162 pair = __floats2bfloat162_rn(low, high);
