@@ -6,27 +6,15 @@
 #include <cstddef>
 #include <string>
 
+#include "kernels/attention_dims.hpp"
+
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 namespace foldplan::kernels {
 
-// Layout (row-major, "BSHD" as Transformer Engine's default):
-//   q [batch, seq_q, heads, qk_head_dim], k [batch, seq_kv, kv_heads, qk_head_dim],
-//   v [batch, seq_kv, kv_heads, v_head_dim], o [batch, seq_q, heads, v_head_dim],
-//   lse [batch, heads, seq_q] fp32: each query row's log-sum-exp of scaled scores (for backward).
-// Query head h reads kv head h / (heads / kv_heads). The causal mask is aligned bottom-right, as
-// FlashAttention's: query i sees key j when j <= i + (seq_kv - seq_q).
-struct AttentionDims {
-  int batch = 0, heads = 0, kv_heads = 0, seq_q = 0, seq_kv = 0;
-  int qk_head_dim = 0, v_head_dim = 0;
-  bool causal = true;
-};
-
-// Empty when the kernels run these dims; otherwise why not, naming the field and what is
-// supported ("qk_head_dim 96: supported 64, 128").
-std::string attention_unsupported_reason(const AttentionDims& dims);
-
+// AttentionDims (layout, masking) and attention_unsupported_reason are in attention_dims.hpp.
+// Every call returns cudaErrorInvalidValue for dims attention_unsupported_reason rejects.
 cudaError_t attention_forward(const AttentionDims& dims, float softmax_scale,
                               const __nv_bfloat16* q, const __nv_bfloat16* k,
                               const __nv_bfloat16* v, __nv_bfloat16* o, float* lse,
