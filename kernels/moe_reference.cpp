@@ -67,9 +67,10 @@ MoeRouting reference_topk_softmax(std::span<const float> logits, std::int64_t to
       chosen[static_cast<std::size_t>(j)] =
           biased[static_cast<std::size_t>(order[static_cast<std::size_t>(j)])];
     // Softmax over the chosen logits, the largest (the first) subtracted for stability.
+    const float largest = chosen.front();
     float total = 0;
     for (float& value : chosen) {
-      value = std::exp(value - chosen.front());
+      value = std::exp(value - largest);
       total += value;
     }
     for (int j = 0; j < top_k; ++j) {

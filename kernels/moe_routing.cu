@@ -36,10 +36,11 @@ __global__ void topk_softmax_kernel(const float* logits, const float* expert_bia
     chosen[j] = best;
     chosen_logit[j] = best_logit;
   }
+  // The largest (the first) subtracted for stability, as the reference does.
+  const float largest = chosen_logit[0];
   float total = 0;
   for (int j = 0; j < top_k; ++j) {
-    // The largest (the first) subtracted for stability, as the reference does.
-    chosen_logit[j] = expf(chosen_logit[j] - chosen_logit[0]);
+    chosen_logit[j] = expf(chosen_logit[j] - largest);
     total += chosen_logit[j];
   }
   for (int j = 0; j < top_k; ++j) {
