@@ -82,11 +82,14 @@ std::size_t at(std::int64_t index) {
   return static_cast<std::size_t>(index);
 }
 
-template <typename T> std::vector<T> copy_to_host(const T* device, std::int64_t count) {
+// Ordered on `stream` (which may be non-blocking), then waited for.
+template <typename T>
+std::vector<T> copy_to_host(const T* device, std::int64_t count, cudaStream_t stream) {
   std::vector<T> host(at(count));
-  if (count > 0 &&
-      cudaMemcpy(host.data(), device, sizeof(T) * at(count), cudaMemcpyDeviceToHost) != cudaSuccess)
-    throw std::runtime_error("cudaMemcpy device to host failed");
+  if (count > 0 && (cudaMemcpyAsync(host.data(), device, sizeof(T) * at(count),
+                                    cudaMemcpyDeviceToHost, stream) != cudaSuccess ||
+                    cudaStreamSynchronize(stream) != cudaSuccess))
+    throw std::runtime_error("copy of a result to the host failed");
   return host;
 }
 
@@ -285,7 +288,7 @@ private:
     FOLDPLAN_CHECK(ncclAllGather(rows_per_expert_.get(), counts_gathered_.get(),
                                  static_cast<std::size_t>(experts), ncclInt32, ep_, stream_));
     const std::vector<std::int32_t> counts =
-        copy_to_host(counts_gathered_.get(), std::int64_t{experts} * ep_size_);
+        copy_to_host(counts_gathered_.get(), std::int64_t{experts} * ep_size_, stream_);
     const auto count = [&](int source, int expert) {
       return static_cast<std::int64_t>(counts[at(std::int64_t{source} * experts + expert)]);
     };
@@ -313,7 +316,7 @@ private:
       FOLDPLAN_CHECK(ncclAllGather(chunk_counts_.get(), chunk_counts_.get() + chunk_count,
                                    mine.size(), ncclInt32, etp_, stream_));
       const std::vector<std::int32_t> all =
-          copy_to_host(chunk_counts_.get() + chunk_count, chunk_count * etp_size_);
+          copy_to_host(chunk_counts_.get() + chunk_count, chunk_count * etp_size_, stream_);
       splits_.gathered_chunk_rows.assign(all.begin(), all.end());
     }
     splits_.gathered_total = std::accumulate(splits_.gathered_chunk_rows.begin(),
@@ -373,7 +376,7 @@ private:
     FOLDPLAN_CHECK(kernels::moe_dispatch_plan(dims_, buffers, stream_));
     // The row count is data-dependent unless padding; the count exchange needs it anyway.
     const std::vector<std::int32_t> rows_per_expert =
-        copy_to_host(rows_per_expert_.get(), spec_.experts);
+        copy_to_host(rows_per_expert_.get(), spec_.experts, stream_);
     rows_ = std::accumulate(rows_per_expert.begin(), rows_per_expert.end(), std::int64_t{0});
     FOLDPLAN_CHECK(kernels::moe_permute(tokens_.get(), hidden, row_token_.get(), rows_,
                                         permuted_.get(), stream_));
@@ -482,25 +485,25 @@ private:
     gpu.top_k = spec_.top_k;
     gpu.gated = spec_.gated;
     gpu.seed = spec_.seed;
-    gpu.x = widen(copy_to_host(tokens_.get(), tokens * hidden));
-    gpu.logits = copy_to_host(logits_.get(), tokens * spec_.experts);
+    gpu.x = widen(copy_to_host(tokens_.get(), tokens * hidden, stream_));
+    gpu.logits = copy_to_host(logits_.get(), tokens * spec_.experts, stream_);
     gpu.expert_bias = skew_bias_;
-    gpu.topk_experts = copy_to_host(topk_experts_.get(), choices);
-    gpu.topk_probs = copy_to_host(topk_probs_.get(), choices);
-    gpu.kept_per_expert = copy_to_host(kept_per_expert_.get(), spec_.experts);
-    gpu.rows_per_expert = copy_to_host(rows_per_expert_.get(), spec_.experts);
-    gpu.choice_row = copy_to_host(choice_row_.get(), choices);
-    gpu.row_token = copy_to_host(row_token_.get(), rows_);
-    gpu.row_prob = copy_to_host(row_prob_.get(), rows_);
-    gpu.permuted = widen(copy_to_host(permuted_.get(), rows_ * hidden));
-    gpu.output = widen(copy_to_host(output_.get(), tokens * hidden));
+    gpu.topk_experts = copy_to_host(topk_experts_.get(), choices, stream_);
+    gpu.topk_probs = copy_to_host(topk_probs_.get(), choices, stream_);
+    gpu.kept_per_expert = copy_to_host(kept_per_expert_.get(), spec_.experts, stream_);
+    gpu.rows_per_expert = copy_to_host(rows_per_expert_.get(), spec_.experts, stream_);
+    gpu.choice_row = copy_to_host(choice_row_.get(), choices, stream_);
+    gpu.row_token = copy_to_host(row_token_.get(), rows_, stream_);
+    gpu.row_prob = copy_to_host(row_prob_.get(), rows_, stream_);
+    gpu.permuted = widen(copy_to_host(permuted_.get(), rows_ * hidden, stream_));
+    gpu.output = widen(copy_to_host(output_.get(), tokens * hidden, stream_));
 
     // unpermute(permute(x)) with weight 1, summed in fp32 so c·x stays exact.
     DeviceArray<float> restored(tokens * hidden);
     FOLDPLAN_CHECK(kernels::moe_unpermute(permuted_.get(), hidden, tokens, spec_.top_k,
                                           choice_row_.get(), nullptr, restored.get(), stream_));
     FOLDPLAN_CHECK(cudaStreamSynchronize(stream_));
-    gpu.restored = copy_to_host(restored.get(), tokens * hidden);
+    gpu.restored = copy_to_host(restored.get(), tokens * hidden, stream_);
 
     // Dispatch and combine with identity experts: every row must come home unchanged.
     all_to_all(permuted_.get(), splits_.send_rows, received_.get(), splits_.receive_rows);
@@ -513,8 +516,8 @@ private:
         cudaMemcpyAsync(totals.get(), mine, sizeof(mine), cudaMemcpyHostToDevice, stream_));
     FOLDPLAN_CHECK(ncclAllReduce(totals.get(), totals.get(), 2, ncclInt64, ncclSum, ep_, stream_));
     FOLDPLAN_CHECK(cudaStreamSynchronize(stream_));
-    gpu.round_trip = widen(copy_to_host(combined_rows_.get(), rows_ * hidden));
-    const std::vector<std::int64_t> group = copy_to_host(totals.get(), 2);
+    gpu.round_trip = widen(copy_to_host(combined_rows_.get(), rows_ * hidden, stream_));
+    const std::vector<std::int64_t> group = copy_to_host(totals.get(), 2, stream_);
     gpu.rows_sent_in_group = group[0];
     gpu.rows_received_in_group = group[1];
     return gpu;
