@@ -13,6 +13,8 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include "runtime/moe_layer_checks.hpp"
+
 namespace foldplan::runtime {
 
 struct MoeLayerSpec {
@@ -24,16 +26,13 @@ struct MoeLayerSpec {
   bool gated = true; // SwiGLU: fc1 yields 2·ffn_hidden
   double capacity_factor =
       0; // 0: dropless; else each expert keeps capacity_factor·tokens·top_k/experts
-  bool pad_to_capacity = false; // Megatron's --moe-pad-expert-input-to-capacity
+  bool pad_to_capacity = false;  // Megatron's --moe-pad-expert-input-to-capacity
+  bool drop_by_position = false; // --moe-token-drop-policy position; default "probs"
   double routing_skew = 0; // 0: balanced logits; s > 0: expert e's logit biased by -s·log(e+1)
   std::uint64_t seed = 1;
-};
-
-// Each check's verdict and, when it fails, the first counterexample in words.
-struct MoeLayerCheck {
-  std::string name; // "unpermute(permute(x)) restores kept tokens", …
-  bool passed = false;
-  std::string detail;
+  // Tokens whose router logits and combined output the CPU recomputes (all when fewer): the
+  // expert FFN reference costs hidden·ffn_hidden per routed token on one core.
+  std::int64_t reference_tokens = 64;
 };
 
 struct MoeLayerResult {

@@ -7,15 +7,11 @@
 #include <optional>
 #include <vector>
 
+#include "core/expert_capacity.hpp"
 #include "parallel/plan_options.hpp"
 #include "simulator/routing.hpp"
 
 namespace foldplan {
-
-// moe_utils.get_capacity: ceil(num_tokens·topk/num_experts · capacity_factor), num_tokens being
-// the source rank's local tokens.
-std::int64_t expert_capacity(std::int64_t num_tokens, std::int64_t topk, std::int64_t num_experts,
-                             double capacity_factor);
 
 // What one source rank sends after dropping.
 struct DroppedRouting {
