@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -89,6 +90,11 @@ struct Shape {
 std::string shape_name(const Shape& s) {
   return fmt::format("b{}_h{}_kv{}_q{}_kv{}_d{}x{}_{}", s.batch, s.heads, s.kv_heads, s.seq_q,
                      s.seq_kv, s.qk_dim, s.v_dim, s.causal ? "causal" : "full");
+}
+
+// gtest names a failing case by its shape rather than the struct's bytes.
+void PrintTo(const Shape& shape, std::ostream* out) {
+  *out << shape_name(shape);
 }
 
 AttentionDims dims_of(const Shape& s) {
