@@ -101,16 +101,6 @@ RowSoftmax row_softmax(const AttentionDims& dims, const Layout& at, float scale,
 
 } // namespace
 
-float round_to_bf16(float value) {
-  if (std::isnan(value)) {
-    return value;
-  }
-  auto bits = std::bit_cast<std::uint32_t>(value);
-  bits += 0x7FFFu + ((bits >> 16) & 1u); // round half to even on the 16 bits dropped
-  bits &= 0xFFFF0000u;
-  return std::bit_cast<float>(bits);
-}
-
 std::int64_t attention_q_elements(const AttentionDims& d) {
   return static_cast<std::int64_t>(d.batch) * d.seq_q * d.heads * d.qk_head_dim;
 }

@@ -7,11 +7,9 @@
 #include <vector>
 
 #include "kernels/attention_dims.hpp"
+#include "kernels/bf16_rounding.hpp"
 
 namespace foldplan::kernels {
-
-// Round-to-nearest-even to bfloat16, returned as the float it represents (as __float2bfloat16).
-float round_to_bf16(float value);
 
 struct AttentionReferenceForward {
   std::vector<float> o;   // [batch, seq_q, heads, v_head_dim]

@@ -12,14 +12,6 @@
 
 namespace foldplan::kernels {
 
-float round_to_bf16(float value) {
-  auto bits = std::bit_cast<std::uint32_t>(value);
-  if (std::isnan(value))
-    return value;
-  bits += 0x7FFFu + ((bits >> 16) & 1u);
-  return std::bit_cast<float>(bits & 0xFFFF0000u);
-}
-
 std::vector<float> reference_router_logits(std::span<const float> token, int experts,
                                            std::uint64_t seed) {
   const auto hidden = static_cast<std::int64_t>(token.size());

@@ -8,10 +8,9 @@
 #include <span>
 #include <vector>
 
-namespace foldplan::kernels {
+#include "kernels/bf16_rounding.hpp"
 
-// float → bf16 → float, rounding to nearest even (what __float2bfloat16 does).
-float round_to_bf16(float value);
+namespace foldplan::kernels {
 
 // One token's router logits x·W_rᵀ (W_r [experts, hidden] drawn from `seed`), summed in double.
 std::vector<float> reference_router_logits(std::span<const float> token, int experts,

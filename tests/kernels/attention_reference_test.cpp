@@ -31,14 +31,6 @@ const std::vector<float> v2{1, 2, 3, 4};
 const double e = std::exp(1.0);
 const double p_high = e / (e + 1), p_low = 1 / (e + 1);
 
-TEST(AttentionReference, RoundsToBf16NearestEven) {
-  EXPECT_EQ(round_to_bf16(1.0f), 1.0f);
-  EXPECT_EQ(round_to_bf16(1.0f + 0x1p-8f), 1.0f);               // halfway: stays on even 1.0
-  EXPECT_EQ(round_to_bf16(1.0f + 3 * 0x1p-8f), 1.0f + 0x1p-6f); // halfway: up to even
-  EXPECT_EQ(round_to_bf16(1.0f + 0x1p-7f), 1.0f + 0x1p-7f);     // representable: unchanged
-  EXPECT_EQ(round_to_bf16(-3.14159f), -3.140625f);
-}
-
 TEST(AttentionReference, NonCausalTwoByTwoMatchesHandSoftmax) {
   const auto out = attention_forward_reference(tiny(2, 2, false), 1.0f, identity2, identity2, v2);
   EXPECT_NEAR(out.o[0], p_high * 1 + p_low * 3, 1e-6);

@@ -131,15 +131,6 @@ TEST(MoeReference, UnpermuteOfPermuteRestoresKeptTokens) {
   }
 }
 
-TEST(MoeReference, RoundToBf16IsNearestEven) {
-  EXPECT_EQ(round_to_bf16(1.0f), 1.0f);
-  // bf16's unit in the last place at 1 is 1/128.
-  EXPECT_EQ(round_to_bf16(1.0f + 1.0f / 512), 1.0f);              // a quarter: down
-  EXPECT_EQ(round_to_bf16(1.0f + 1.0f / 256), 1.0f);              // halfway: to even (down)
-  EXPECT_EQ(round_to_bf16(1.0f + 3.0f / 256), 1.0f + 1.0f / 64);  // halfway: to even (up)
-  EXPECT_EQ(round_to_bf16(1.0f + 3.0f / 512), 1.0f + 1.0f / 128); // three quarters: up
-}
-
 // The same routings through both implementations of Megatron's rule.
 TEST(MoeReference, AgreesWithTheSimulatorsTokenDropping) {
   const std::int64_t tokens = 512, experts = 16;
