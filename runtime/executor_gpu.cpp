@@ -52,9 +52,15 @@ void check_cublas(cublasStatus_t status, const std::string& what) {
     throw ExecutionError(fmt::format("{}: cuBLAS error: {}", what, cublasGetStatusString(status)));
 }
 
-// Non-blocking communicators answer ncclInProgress while work is queued; the watchdog reports
-// errors that surface later.
+// Non-blocking communicators answer ncclInProgress while a call is still being enqueued; NCCL
+// refuses the communicator's next call until ncclCommGetAsyncError reports ncclSuccess, so wait
+// for that here (host-side enqueueing, not the GPU work). The watchdog reports later errors.
 void check_nccl(ncclResult_t status, ncclComm_t comm, const std::string& what) {
+  while (status == ncclInProgress && comm != nullptr) {
+    ncclCommGetAsyncError(comm, &status);
+    if (status == ncclInProgress)
+      std::this_thread::yield();
+  }
   if (status == ncclSuccess || status == ncclInProgress)
     return;
   const char* last = comm != nullptr ? ncclGetLastError(comm) : nullptr;
@@ -373,16 +379,19 @@ public:
           request.etp_groups.empty()
               ? nullptr
               : split_by_groups(run_, state_, world_, request.etp_groups, true, "etp (check)");
-      const MoeLayerSpec spec{.tokens = request.tokens,
-                              .hidden = request.hidden,
-                              .ffn_hidden = request.ffn_hidden,
-                              .experts = request.experts,
-                              .top_k = request.top_k,
-                              .gated = request.gated,
-                              .capacity_factor = request.capacity_factor,
-                              .pad_to_capacity = request.pad_to_capacity,
-                              .routing_skew = request.routing_skew,
-                              .seed = 1};
+      // Assigned field by field: the spec gains fields (drop policy, reference size) whose
+      // defaults are right here.
+      MoeLayerSpec spec;
+      spec.tokens = request.tokens;
+      spec.hidden = request.hidden;
+      spec.ffn_hidden = request.ffn_hidden;
+      spec.experts = request.experts;
+      spec.top_k = request.top_k;
+      spec.gated = request.gated;
+      spec.capacity_factor = request.capacity_factor;
+      spec.pad_to_capacity = request.pad_to_capacity;
+      spec.routing_skew = request.routing_skew;
+      spec.seed = 1;
       try {
         const MoeLayerResult result =
             run_moe_layer(spec, ep, etp, stream(Stream::compute), cublas(Stream::compute));
