@@ -52,11 +52,29 @@ void check_cublas(cublasStatus_t status, const std::string& what) {
     throw ExecutionError(fmt::format("{}: cuBLAS error: {}", what, cublasGetStatusString(status)));
 }
 
+// What every local rank and the watchdog share.
+struct ProcessState {
+  std::atomic<bool> failed{false};
+  std::mutex mutex;
+  std::string failure; // the first failure's line
+  bool fail(const std::string& message) {
+    const std::lock_guard lock(mutex);
+    if (failed.exchange(true))
+      return false;
+    failure = message;
+    return true;
+  }
+};
+
 // Non-blocking communicators answer ncclInProgress while a call is still being enqueued; NCCL
 // refuses the communicator's next call until ncclCommGetAsyncError reports ncclSuccess, so wait
 // for that here (host-side enqueueing, not the GPU work). The watchdog reports later errors.
-void check_nccl(ncclResult_t status, ncclComm_t comm, const std::string& what) {
+// Once another rank failed (`state`), it stops waiting: the watchdog is about to abort `comm`.
+void check_nccl(ncclResult_t status, ncclComm_t comm, const std::string& what,
+                const ProcessState* state = nullptr) {
   while (status == ncclInProgress && comm != nullptr) {
+    if (state != nullptr && state->failed)
+      throw ExecutionError("aborted");
     ncclCommGetAsyncError(comm, &status);
     if (status == ncclInProgress)
       std::this_thread::yield();
@@ -148,20 +166,6 @@ private:
   void* pointer_ = nullptr;
   std::size_t size_ = 0;
   bool release_ = true;
-};
-
-// What every local rank and the watchdog share.
-struct ProcessState {
-  std::atomic<bool> failed{false};
-  std::mutex mutex;
-  std::string failure; // the first failure's line
-  bool fail(const std::string& message) {
-    const std::lock_guard lock(mutex);
-    if (failed.exchange(true))
-      return false;
-    failure = message;
-    return true;
-  }
 };
 
 struct RankRun {
@@ -258,6 +262,9 @@ void watchdog(std::vector<std::unique_ptr<RankRun>>& runs, ProcessState& state,
     }
   }
   if (state.failed) {
+    // Ranks that notice the failure stop touching their communicators; a grace period lets them,
+    // and the abort then frees whatever still blocks (kernels waiting for a peer).
+    std::this_thread::sleep_for(std::chrono::seconds(1));
     for (auto& run : runs)
       abort_comms(*run);
   }
@@ -282,10 +289,10 @@ void wait_comm_ready(RankRun& run, ProcessState& state, ncclComm_t comm, const s
     if (state.failed)
       throw ExecutionError("aborted");
     ncclResult_t async = ncclSuccess;
-    check_nccl(ncclCommGetAsyncError(comm, &async), comm, what);
+    check_nccl(ncclCommGetAsyncError(comm, &async), comm, what, &state);
     if (async == ncclSuccess)
       return;
-    check_nccl(async, comm, fmt::format("rank {}: {}", run.rank, what));
+    check_nccl(async, comm, fmt::format("rank {}: {}", run.rank, what), &state);
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
 }
@@ -312,7 +319,7 @@ ncclComm_t split_by_groups(RankRun& run, ProcessState& state, ncclComm_t world,
   ncclConfig_t config = comm_config(blocking);
   ncclComm_t comm = nullptr;
   const std::string what = fmt::format("rank {}: splitting the {} communicator", run.rank, name);
-  check_nccl(ncclCommSplit(world, color, key, &comm, &config), world, what);
+  check_nccl(ncclCommSplit(world, color, key, &comm, &config), world, what, &state);
   wait_comm_ready(run, state, world, what);
   if (comm != nullptr) {
     add_comm(run, comm);
@@ -358,7 +365,7 @@ public:
     arm_deadline(run_, "creating the NCCL communicators");
     ncclConfig_t config = comm_config(false);
     const std::string what = fmt::format("rank {}: joining the NCCL world", run_.rank);
-    check_nccl(ncclCommInitRankConfig(&world_, world_size, id, run_.rank, &config), nullptr, what);
+    nccl(ncclCommInitRankConfig(&world_, world_size, id, run_.rank, &config), nullptr, what);
     add_comm(run_, world_);
     wait_comm_ready(run_, state_, world_, what);
     // Every rank splits every family, in the program's order (ncclCommSplit is collective).
@@ -470,8 +477,8 @@ public:
     check_cuda(cudaMemcpyAsync(send.get(), mine.data(), row * sizeof(double),
                                cudaMemcpyHostToDevice, stream),
                "gather");
-    check_nccl(ncclAllGather(send.get(), receive.get(), row, ncclFloat64, world_, stream), world_,
-               fmt::format("rank {}: gathering the measurements", run_.rank));
+    nccl(ncclAllGather(send.get(), receive.get(), row, ncclFloat64, world_, stream), world_,
+         fmt::format("rank {}: gathering the measurements", run_.rank));
     wait_for_work(run_, state_, stream);
     std::vector<double> all(row * static_cast<std::size_t>(world_size));
     check_cuda(
@@ -503,6 +510,10 @@ public:
   }
 
 private:
+  void nccl(ncclResult_t status, ncclComm_t comm, const std::string& where) const {
+    check_nccl(status, comm, where, &state_);
+  }
+
   static double median(std::vector<double> samples) {
     if (samples.empty())
       return 0;
@@ -673,24 +684,24 @@ private:
                     cudaStream_t op_stream, const std::string& where) {
     ncclComm_t comm = family_comm(shape.group_id);
     int size = 1;
-    check_nccl(ncclCommCount(comm, &size), comm, where);
+    nccl(ncclCommCount(comm, &size), comm, where);
     auto* send = buffers_.send.get<char>();
     auto* receive = buffers_.receive.get<char>();
     const std::size_t elements = byte_count(shape.bytes) / 2;
     switch (shape.op) {
     case CollectiveOp::all_reduce:
-      check_nccl(ncclAllReduce(send, receive, elements, ncclBfloat16, ncclSum, comm, op_stream),
-                 comm, where);
+      nccl(ncclAllReduce(send, receive, elements, ncclBfloat16, ncclSum, comm, op_stream), comm,
+           where);
       return;
     case CollectiveOp::all_gather:
-      check_nccl(ncclAllGather(send, receive, elements / static_cast<std::size_t>(size),
-                               ncclBfloat16, comm, op_stream),
-                 comm, where);
+      nccl(ncclAllGather(send, receive, elements / static_cast<std::size_t>(size), ncclBfloat16,
+                         comm, op_stream),
+           comm, where);
       return;
     case CollectiveOp::reduce_scatter:
-      check_nccl(ncclReduceScatter(send, receive, elements / static_cast<std::size_t>(size),
-                                   ncclBfloat16, ncclSum, comm, op_stream),
-                 comm, where);
+      nccl(ncclReduceScatter(send, receive, elements / static_cast<std::size_t>(size), ncclBfloat16,
+                             ncclSum, comm, op_stream),
+           comm, where);
       return;
     case CollectiveOp::all_to_all:
     case CollectiveOp::all_to_all_v: {
@@ -701,19 +712,17 @@ private:
         receives = issued.recv_bytes_per_peer;
       }
       // Grouped sends and receives, one per peer, as Megatron's all_to_all_single with splits.
-      check_nccl(ncclGroupStart(), comm, where);
+      nccl(ncclGroupStart(), comm, where);
       std::size_t send_offset = 0, receive_offset = 0;
       for (int peer = 0; peer < size; ++peer) {
         const std::size_t out = byte_count(sends[static_cast<std::size_t>(peer)]);
         const std::size_t in = byte_count(receives[static_cast<std::size_t>(peer)]);
-        check_nccl(ncclSend(send + send_offset, out, ncclUint8, peer, comm, op_stream), comm,
-                   where);
-        check_nccl(ncclRecv(receive + receive_offset, in, ncclUint8, peer, comm, op_stream), comm,
-                   where);
+        nccl(ncclSend(send + send_offset, out, ncclUint8, peer, comm, op_stream), comm, where);
+        nccl(ncclRecv(receive + receive_offset, in, ncclUint8, peer, comm, op_stream), comm, where);
         send_offset += out;
         receive_offset += in;
       }
-      check_nccl(ncclGroupEnd(), comm, where);
+      nccl(ncclGroupEnd(), comm, where);
       return;
     }
     }
@@ -725,11 +734,9 @@ private:
     const auto peer = static_cast<int>(transfer.peer_index);
     const std::size_t bytes = byte_count(transfer.bytes);
     if (op.kind == OpKind::send) {
-      check_nccl(ncclSend(buffers_.send.get(), bytes, ncclUint8, peer, comm, op_stream), comm,
-                 where);
+      nccl(ncclSend(buffers_.send.get(), bytes, ncclUint8, peer, comm, op_stream), comm, where);
     } else {
-      check_nccl(ncclRecv(buffers_.receive.get(), bytes, ncclUint8, peer, comm, op_stream), comm,
-                 where);
+      nccl(ncclRecv(buffers_.receive.get(), bytes, ncclUint8, peer, comm, op_stream), comm, where);
     }
   }
 
