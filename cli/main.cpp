@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   foldplan::cli::add_estimate_command(app, chosen);
   foldplan::cli::add_simulate_command(app, chosen);
   foldplan::cli::add_trace_command(app, chosen);
+  foldplan::cli::add_run_command(app, chosen);
 
   try {
     app.parse(argc, argv);
