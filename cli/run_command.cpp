@@ -58,6 +58,7 @@ std::vector<runtime::MoeLayerCheckRequest> moe_check_requests(const Plan& plan,
       .gated = plan.model.activation == Activation::swiglu,
       .capacity_factor = plan.options.capacity_factor.value_or(0.0),
       .pad_to_capacity = plan.options.pad_to_capacity,
+      .drop_by_position = plan.options.drop_policy == DropPolicy::position,
       .routing_skew = routing.kind == RoutingKind::zipf ? routing.zipf_exponent : 0.0,
       .ep_groups = groups_named(groups.moe, "ep"),
       .etp_groups = parallel.etp > 1 ? groups_named(groups.moe, "etp")

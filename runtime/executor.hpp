@@ -26,6 +26,7 @@ struct MoeLayerCheckRequest {
   bool gated = true;
   double capacity_factor = 0;
   bool pad_to_capacity = false;
+  bool drop_by_position = false; // Megatron's --moe-token-drop-policy position (default: probs)
   double routing_skew = 0;
   std::vector<std::vector<std::int64_t>> ep_groups = {};  // partition the world
   std::vector<std::vector<std::int64_t>> etp_groups = {}; // empty when ETP = 1

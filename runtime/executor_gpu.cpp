@@ -397,6 +397,7 @@ public:
       spec.gated = request.gated;
       spec.capacity_factor = request.capacity_factor;
       spec.pad_to_capacity = request.pad_to_capacity;
+      spec.drop_by_position = request.drop_by_position;
       spec.routing_skew = request.routing_skew;
       spec.seed = 1;
       try {
