@@ -20,5 +20,6 @@ void add_groups_command(CLI::App& app, CommandAction& chosen);
 void add_estimate_command(CLI::App& app, CommandAction& chosen);
 void add_simulate_command(CLI::App& app, CommandAction& chosen);
 void add_trace_command(CLI::App& app, CommandAction& chosen);
+void add_report_command(CLI::App& app, CommandAction& chosen);
 
 } // namespace foldplan::cli
