@@ -55,7 +55,44 @@ report::ReportInput input_from_flags(const ReportFlags& flags) {
   return input;
 }
 
+// A plan file fixes the model, cluster, batch and options: search flags beside it would be
+// silently ignored. (A flag given with its default value cannot be told apart, and is harmless.)
+void reject_search_flags_beside_a_plan(const ReportFlags& flags) {
+  const SearchFlags defaults;
+  const std::pair<const char*, bool> given[] = {
+      {"--model", flags.model != defaults.model},
+      {"--cluster", flags.cluster != defaults.cluster},
+      {"--gpus", flags.gpus != defaults.gpus},
+      {"--seq", flags.seq != defaults.seq},
+      {"--gbs", flags.gbs != defaults.gbs},
+      {"--tp", !flags.tp.empty()},
+      {"--cp", !flags.cp.empty()},
+      {"--pp", !flags.pp.empty()},
+      {"--vpp", !flags.vpp.empty()},
+      {"--ep", !flags.ep.empty()},
+      {"--etp", !flags.etp.empty()},
+      {"--mbs", !flags.mbs.empty()},
+      {"--recompute", !flags.recompute.empty()},
+      {"--dispatcher", !flags.dispatcher.empty()},
+      {"--capacity", !flags.capacity.empty()},
+      {"--no-folding", flags.no_folding},
+      {"--fp8", !flags.fp8.empty()},
+      {"--cp-comm-type", flags.cp_comm_type != defaults.cp_comm_type},
+      {"--no-overlap-grad-reduce", flags.no_overlap_grad_reduce},
+      {"--overlap-ep-comm", flags.overlap_ep_comm},
+      {"--calibration", !flags.calibration.empty()},
+  };
+  for (const auto& [flag, is_given] : given) {
+    if (is_given) {
+      throw InputError(flag, "not used with a plan file, which fixes the model, cluster, batch "
+                             "and options");
+    }
+  }
+}
+
 int run_report(const ReportFlags& flags) {
+  if (!flags.plan_path.empty())
+    reject_search_flags_beside_a_plan(flags);
   const report::ReportInput input = input_from_flags(flags);
   const report::RenderedReport report = report::render_report(input);
   write_file_atomically(flags.output, report.html);

@@ -76,6 +76,9 @@ TEST(ReportCommand, BadInputNamesTheField) {
   expect_input_error(std::string("report ") + kSmallSearch + " --validation " +
                          validation.string() + " -o " + scratch("x.html").string(),
                      "--validation " + validation.string() + ".step.measured_s: is missing");
+  expect_input_error("report plan.json --gpus 64 -o x.html",
+                     "--gpus: not used with a plan file, which fixes the model, cluster, batch and "
+                     "options");
   expect_input_error(std::string("report ") + kSmallSearch + " --routing zipf:-1 -o " +
                          scratch("x.html").string(),
                      R"(--routing: "zipf:-1": "-1" is not a positive number)");
