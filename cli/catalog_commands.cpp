@@ -6,8 +6,10 @@
 #include "core/named_source.hpp"
 #include "core/units.hpp"
 #include "models/model_spec.hpp"
+#include "models/model_template.hpp"
 #include "models/parameter_count.hpp"
 #include "topologies/cluster_spec.hpp"
+#include "topologies/cluster_template.hpp"
 
 namespace foldplan::cli {
 namespace {
@@ -42,8 +44,7 @@ nlohmann::json model_summary_json(const ModelSpec& model) {
 
 int run_models(const CatalogOptions& options) {
   if (options.template_only) {
-    // A starting point users copy and edit: a real preset, so it is valid as it is.
-    fmt::print("{}\n", model_to_json(load_model("mixtral-8x7b")).dump(2));
+    fmt::print("{}\n", model_template().dump(2));
     return 0;
   }
   std::vector<ModelSpec> models;
@@ -83,7 +84,7 @@ int run_models(const CatalogOptions& options) {
 
 int run_clusters(const CatalogOptions& options) {
   if (options.template_only) {
-    fmt::print("{}\n", cluster_to_json(load_cluster("dgx-h100")).dump(2));
+    fmt::print("{}\n", cluster_template().dump(2));
     return 0;
   }
   std::vector<ClusterSpec> clusters;

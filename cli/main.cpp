@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cli/command.hpp"
+#include "cli/parse_error_message.hpp"
 #include "core/errors.hpp"
 
 namespace {
@@ -25,11 +26,14 @@ Everyday commands:
   foldplan explain plan.json          where a plan's time and memory go; the next-best plans
   foldplan export plan.json --format megatron
                                       the Megatron-LM command (flags, environment) that runs it
+  foldplan report --model mixtral-8x22b --gpus 128 --seq 4096 --gbs 256 -o report.html
+                                      one HTML page: search space, breakdowns, timeline, traffic
   foldplan models                     the model presets and their sizes
   foldplan clusters                   the cluster presets
   foldplan estimate --model mixtral-8x22b --gpus 128 --tp 2 --pp 8 --ep 8 --etp 1
                                       step time, MFU and memory of one configuration
-  foldplan simulate plan.json           one step of a plan file, op by op, on every rank
+  foldplan simulate plan.json         one step of a plan file, op by op, on every rank
+  foldplan run plan.json --layers 2   the plan's step on this machine's GPUs, measured vs predicted
   foldplan groups --gpus 128 --tp 2 --pp 8 --ep 8 --etp 1 --rank 0
                                       Megatron's rank groups for a configuration
 Run 'foldplan COMMAND --help' for a command's flags.
@@ -54,6 +58,7 @@ int main(int argc, char** argv) {
   foldplan::cli::add_simulate_command(app, chosen);
   foldplan::cli::add_trace_command(app, chosen);
   foldplan::cli::add_run_command(app, chosen);
+  foldplan::cli::add_report_command(app, chosen);
 
   try {
     app.parse(argc, argv);
@@ -64,7 +69,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& version) {
     return app.exit(version);
   } catch (const CLI::ParseError& error) {
-    fmt::print(stderr, "foldplan: error: {}\n", error.what());
+    fmt::print(stderr, "foldplan: error: {}\n", foldplan::cli::parse_error_message(app, error));
     return kInputErrorExit;
   }
   if (!chosen) {

@@ -10,6 +10,7 @@
 
 #include "cli/command.hpp"
 #include "cli/plan_flags.hpp"
+#include "cli/search_flags.hpp"
 #include "cli/table.hpp"
 #include "core/errors.hpp"
 #include "core/units.hpp"
@@ -18,96 +19,13 @@
 namespace foldplan::cli {
 namespace {
 
-struct SearchFlags {
-  std::string model = "mixtral-8x22b";
-  std::string cluster = "dgx-h100";
-  std::int64_t gpus = 128;
-  std::int64_t seq = 4096;
-  std::int64_t gbs = 256;
-  std::vector<std::int64_t> tp, cp, pp, vpp, ep, etp, mbs;
-  std::vector<std::string> recompute, dispatcher, capacity;
-  bool no_folding = false;
+struct SearchCommandFlags : SearchFlags {
   bool compare_folding = false;
-  std::string fp8;
-  std::string cp_comm_type = "p2p";
-  bool no_overlap_grad_reduce = false;
-  bool overlap_ep_comm = false;
   std::int64_t top = 5;
   std::int64_t simulate_top = 3;
-  unsigned threads = 0;
   bool json = false;
-  bool progress = false;
   std::string output;
-  std::string calibration;
 };
-
-// A pinned dimension replaces the default list; each value must be positive.
-void pin(std::vector<std::int64_t>& dimension, const std::vector<std::int64_t>& values,
-         const char* flag) {
-  if (values.empty())
-    return;
-  for (const std::int64_t value : values) {
-    if (value <= 0)
-      throw InputError(flag, fmt::format("{} is not a positive integer", value));
-  }
-  dimension = values;
-  std::sort(dimension.begin(), dimension.end());
-  dimension.erase(std::unique(dimension.begin(), dimension.end()), dimension.end());
-}
-
-template <typename T, typename Parse>
-void pin_parsed(std::vector<T>& dimension, const std::vector<std::string>& values, Parse parse) {
-  if (values.empty())
-    return;
-  dimension.clear();
-  for (const std::string& value : values) {
-    T parsed = parse(value);
-    if (std::find(dimension.begin(), dimension.end(), parsed) == dimension.end())
-      dimension.push_back(parsed);
-  }
-}
-
-SearchRequest request_from_flags(const SearchFlags& flags, bool folding) {
-  SearchRequest request;
-  request.model = load_model(flags.model, "--model");
-  request.cluster = load_cluster(flags.cluster, "--cluster");
-  if (flags.gpus <= 0)
-    throw InputError("--gpus", fmt::format("{} is not a positive integer", flags.gpus));
-  if (flags.seq <= 0)
-    throw InputError("--seq", fmt::format("{} is not a positive integer", flags.seq));
-  if (flags.gbs <= 0)
-    throw InputError("--gbs", fmt::format("{} is not a positive integer", flags.gbs));
-  request.gpus = flags.gpus;
-  request.training = {.seq_length = flags.seq, .global_batch_size = flags.gbs};
-  request.space =
-      default_search_space(request.model, request.cluster, request.gpus, request.training);
-  request.space.folding = folding;
-  SearchSpace& space = request.space;
-  pin(space.tp, flags.tp, "--tp");
-  pin(space.cp, flags.cp, "--cp");
-  pin(space.pp, flags.pp, "--pp");
-  pin(space.vpp, flags.vpp, "--vpp");
-  pin(space.ep, flags.ep, "--ep");
-  pin(space.etp, flags.etp, "--etp");
-  pin(space.micro_batch_size, flags.mbs, "--mbs");
-  pin_parsed(space.recompute, flags.recompute,
-             [](const std::string& text) { return parse_recompute(text, "--recompute"); });
-  pin_parsed(space.dispatcher, flags.dispatcher,
-             [](const std::string& text) { return parse_dispatcher(text, "--dispatcher"); });
-  pin_parsed(space.capacity, flags.capacity,
-             [](const std::string& text) { return parse_capacity_policy(text, "--capacity"); });
-  request.options.precision = precision_from_fp8_flag(flags.fp8);
-  request.options.cp_comm_type = parse_cp_comm_type(flags.cp_comm_type, "--cp-comm-type");
-  request.options.overlap_grad_reduce = !flags.no_overlap_grad_reduce;
-  request.options.overlap_param_gather = !flags.no_overlap_grad_reduce;
-  request.options.overlap_moe_expert_parallel_comm = flags.overlap_ep_comm;
-  request.top_k = flags.top;
-  request.simulate_top = flags.simulate_top;
-  request.threads = flags.threads;
-  if (!flags.calibration.empty())
-    request.calibration = load_calibration(flags.calibration);
-  return request;
-}
 
 std::string percent(double fraction) {
   return fmt::format("{:.1f}%", 100 * fraction);
@@ -234,33 +152,25 @@ void print_result(const SearchRequest& request, const SearchResult& result) {
   fmt::print("{}", rejected.render());
 }
 
-// Progress on stderr for a search that runs past a second, when stderr is a terminal (or asked).
-SearchProgress progress_reporter(bool forced) {
-  if (!forced && isatty(STDERR_FILENO) == 0)
-    return {};
-  const auto start = std::chrono::steady_clock::now();
-  return [start](std::int64_t done, std::int64_t total) {
-    if (std::chrono::steady_clock::now() - start < std::chrono::seconds(1))
-      return;
-    fmt::print(stderr, "\rsearching: {:5.1f}% ({} of {} points)",
-               100.0 * static_cast<double>(done) / static_cast<double>(total), done, total);
-    if (done >= total)
-      fmt::print(stderr, "\n");
-  };
+SearchRequest ranked_request(const SearchCommandFlags& flags, bool folding) {
+  SearchRequest request = request_from_flags(flags, folding);
+  request.top_k = flags.top;
+  request.simulate_top = flags.simulate_top;
+  return request;
 }
 
-int run_search(const SearchFlags& flags) {
+int run_search(const SearchCommandFlags& flags) {
   if (flags.compare_folding && flags.no_folding) {
     throw InputError("--compare-folding", "searches both spaces; drop --no-folding");
   }
-  const SearchRequest request = request_from_flags(flags, !flags.no_folding);
+  const SearchRequest request = ranked_request(flags, !flags.no_folding);
   const SearchResult result = search(request, progress_reporter(flags.progress));
   if (!flags.output.empty() && !result.plans.empty())
     save_plan(result.plans.front().plan, flags.output);
   std::optional<SearchResult> unfolded;
   SearchRequest unfolded_request;
   if (flags.compare_folding) {
-    unfolded_request = request_from_flags(flags, false);
+    unfolded_request = ranked_request(flags, false);
     unfolded = search(unfolded_request, progress_reporter(flags.progress));
   }
   if (flags.json) {
@@ -291,55 +201,19 @@ int run_search(const SearchFlags& flags) {
 } // namespace
 
 void add_search_command(CLI::App& app, CommandAction& chosen) {
-  auto flags = std::make_shared<SearchFlags>();
+  auto flags = std::make_shared<SearchCommandFlags>();
   CLI::App* command = app.add_subcommand(
       "search", "Search the folded parallel space for the fastest plans that fit");
-  command->add_option("--model", flags->model, "model preset or JSON path")->capture_default_str();
-  command->add_option("--cluster", flags->cluster, "cluster preset or JSON path")
-      ->capture_default_str();
-  command->add_option("--gpus", flags->gpus, "number of GPUs")->capture_default_str();
-  command->add_option("--seq", flags->seq, "sequence length")->capture_default_str();
-  command->add_option("--gbs", flags->gbs, "global batch size (sequences)")->capture_default_str();
-  const auto list = [&](const char* name, std::vector<std::int64_t>& values, const char* what) {
-    command->add_option(name, values, fmt::format("pin {} (comma-separated list)", what))
-        ->delimiter(',');
-  };
-  list("--tp", flags->tp, "the tensor parallel size");
-  list("--cp", flags->cp, "the context parallel size");
-  list("--pp", flags->pp, "the pipeline parallel size");
-  list("--vpp", flags->vpp, "the virtual pipeline stages per rank");
-  list("--ep", flags->ep, "the expert parallel size");
-  list("--etp", flags->etp, "the expert tensor parallel size");
-  list("--mbs", flags->mbs, "the micro-batch size (default 1,2)");
-  command->add_option("--recompute", flags->recompute, "pin recompute: none, selective, full")
-      ->delimiter(',');
-  command->add_option("--dispatcher", flags->dispatcher, "pin the dispatcher: alltoall, allgather")
-      ->delimiter(',');
-  command
-      ->add_option("--capacity", flags->capacity,
-                   "capacity policies: dropless, a factor (1.0), or a padded factor (1.0:pad)")
-      ->delimiter(',');
-  command->add_flag("--no-folding", flags->no_folding,
-                    "search pre-folding Megatron only: ETP = TP, EP carved out of DP");
+  add_search_flags(*command, *flags);
   command->add_flag("--compare-folding", flags->compare_folding,
                     "search with and without folding and compare the bests");
-  command->add_option("--fp8", flags->fp8, "fp8 recipe: tensorwise or blockwise (default bf16)");
-  command->add_option("--cp-comm-type", flags->cp_comm_type, "p2p or a2a")->capture_default_str();
-  command->add_flag("--no-overlap-grad-reduce", flags->no_overlap_grad_reduce,
-                    "do not overlap the DP gradient reduce-scatter and parameter all-gather");
-  command->add_flag("--overlap-ep-comm", flags->overlap_ep_comm,
-                    "Megatron's --overlap-moe-expert-parallel-comm");
   command->add_option("--top", flags->top, "plans to show")->capture_default_str();
   command
       ->add_option("--simulate-top", flags->simulate_top,
                    "re-rank this many of the best with the event simulation (0: off)")
       ->capture_default_str();
-  command->add_option("--threads", flags->threads, "threads (default: every core)");
   command->add_flag("--json", flags->json, "print the result as JSON");
-  command->add_flag("--progress", flags->progress, "show progress even when stderr is not a tty");
   command->add_option("-o,--output", flags->output, "write the best plan here");
-  command->add_option("--calibration", flags->calibration,
-                      "a calibration file from `foldplan calibrate` (default: the shipped one)");
   command->callback([&chosen, flags] { chosen = [flags] { return run_search(*flags); }; });
 }
 

@@ -21,6 +21,7 @@ struct TraceOptions {
   std::string routing = "balanced";
   // Empty: the first rank of every pipeline stage (with skewed routing, and its busiest rank).
   std::vector<std::int64_t> ranks;
+  bool json = false;
 };
 
 // Under skewed routing every EP rank has its own program, too many tracks to open: each stage's
@@ -65,6 +66,14 @@ int run_trace(const TraceOptions& options) {
       : routed.routed_experts ? first_and_busiest_rank_of_each_stage(plan, simulated)
                               : first_rank_of_each_program(program);
   write_file_atomically(options.output, chrome_trace(program, simulated, ranks).dump() + "\n");
+  if (options.json) {
+    const nlohmann::json json = {{"output", options.output},
+                                 {"ranks", ranks},
+                                 {"step_time_s", simulated.step_time_s},
+                                 {"routing", routing.text}};
+    fmt::print("{}\n", json.dump(2));
+    return 0;
+  }
   fmt::print("wrote {}: {} ranks, step {:.3f} s; open it in https://ui.perfetto.dev or "
              "chrome://tracing\n",
              options.output, ranks.size(), simulated.step_time_s);
@@ -87,6 +96,7 @@ void add_trace_command(CLI::App& app, CommandAction& chosen) {
   command->add_option("--ranks", options->ranks,
                       "ranks to show (default: the first rank of every pipeline stage and, with "
                       "skewed routing, its busiest rank)");
+  command->add_flag("--json", options->json, "print what was written as JSON");
   command->callback([&chosen, options] { chosen = [options] { return run_trace(*options); }; });
 }
 

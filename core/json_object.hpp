@@ -14,6 +14,10 @@
 
 namespace foldplan {
 
+// The key of a spec file that holds per-field comments ({"hidden_size": "model width", …}), as
+// the --template outputs write them; the model and cluster loaders skip it.
+inline constexpr const char* kCommentsKey = "_comments";
+
 class JsonObject {
 public:
   // Throws InputError if `value` is not an object. `path` names it in errors ("model").

@@ -269,6 +269,7 @@ ModelSpec model_from_json(const nlohmann::json& json, const std::string& path) {
   if (std::optional<JsonObject> moe = object.optional_object("moe")) {
     model.moe = moe_from_json(std::move(*moe), model.ffn_hidden_size);
   }
+  object.optional_value(kCommentsKey); // documentation only (the --template's comments)
   object.reject_unknown_keys();
   validate_model(model, path);
   return model;

@@ -115,17 +115,8 @@ std::string biggest_change(const Prediction& from, const Prediction& to) {
 
 std::vector<Alternative> find_alternatives(const Plan& plan, const Prediction& mine,
                                            std::int64_t count) {
-  SearchRequest request;
-  request.model = plan.model;
-  request.cluster = plan.cluster;
-  request.gpus = plan.gpus;
-  request.training = plan.training;
-  request.space = default_search_space(plan.model, plan.cluster, plan.gpus, plan.training);
-  request.space.folding = plan.options.folding;
   // The plan's own capacity policy: alternatives drop (or keep) the same tokens.
-  request.space.capacity = {CapacityPolicy{.capacity_factor = plan.options.capacity_factor,
-                                           .pad_to_capacity = plan.options.pad_to_capacity}};
-  request.options = plan.options;
+  SearchRequest request = search_request_around(plan, plan.options.folding);
   request.top_k = count + 1;
   request.simulate_top = 0;
   std::vector<Alternative> alternatives;

@@ -104,6 +104,8 @@ struct WorkerState {
   std::vector<RankedPlan> best; // unsorted, trimmed to `keep` now and then
   std::map<std::string, std::int64_t> rejected;
   std::int64_t timed = 0;
+  std::vector<SearchPoint> sample; // trimmed to kMaxSampledPoints now and then
+  std::vector<SearchPoint> front;
 };
 
 bool faster(const RankedPlan& a, const RankedPlan& b) {
@@ -167,18 +169,22 @@ private:
         break;
       const std::int64_t end = std::min(total, begin + kChunk);
       for (std::int64_t i = begin; i < end; ++i) {
-        if (const Rejection reason = evaluate(index_.at(i), plan, context, state))
+        if (const Rejection reason = evaluate(i, plan, context, state))
           ++state.rejected[*reason];
       }
       done_.fetch_add(end - begin);
       if (state.best.size() > 4 * keep_)
         keep_best(state.best, keep_);
+      if (state.sample.size() > 2 * kMaxSampledPoints)
+        trim_sample(state.sample, kMaxSampledPoints);
     }
     keep_best(state.best, keep_);
+    trim_sample(state.sample, kMaxSampledPoints);
   }
 
-  Rejection evaluate(const Point& point, Plan& plan, const CostContext& context,
+  Rejection evaluate(std::int64_t index, Plan& plan, const CostContext& context,
                      WorkerState& state) const {
+    const Point point = index_.at(index);
     ParallelConfig config;
     if (Rejection reason = reject_sizes(request_, point, config))
       return reason;
@@ -201,6 +207,15 @@ private:
       return std::string("does not fit in memory");
     plan.prediction = estimate_step(context, plan).prediction;
     ++state.timed;
+    const SearchPoint timed{.step_time_s = plan.prediction->step_time_s,
+                            .peak_memory_bytes = plan.prediction->peak_memory_bytes,
+                            .folded = request_.space.folding,
+                            .index = index,
+                            .parallel = config,
+                            .micro_batch_size = point.micro_batch_size,
+                            .recompute = point.recompute};
+    add_to_pareto_front(state.front, timed);
+    state.sample.push_back(timed);
     state.best.push_back(RankedPlan{.plan = plan, .simulated_step_time_s = std::nullopt});
     return std::nullopt;
   }
@@ -316,7 +331,12 @@ SearchResult search(const SearchRequest& request, const SearchProgress& progress
     for (const auto& [reason, count] : state.rejected)
       result.rejected[reason] += count;
     std::move(state.best.begin(), state.best.end(), std::back_inserter(result.plans));
+    result.sampled_points.insert(result.sampled_points.end(), state.sample.begin(),
+                                 state.sample.end());
+    result.pareto_front.insert(result.pareto_front.end(), state.front.begin(), state.front.end());
   }
+  trim_sample(result.sampled_points, kMaxSampledPoints);
+  result.pareto_front = pareto_front(result.pareto_front);
   std::sort(result.plans.begin(), result.plans.end(), faster);
   if (result.plans.size() > keep)
     result.plans.resize(keep);
@@ -325,6 +345,20 @@ SearchResult search(const SearchRequest& request, const SearchProgress& progress
     result.plans.resize(static_cast<std::size_t>(request.top_k));
   result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
   return result;
+}
+
+SearchRequest search_request_around(const Plan& plan, bool folding) {
+  SearchRequest request;
+  request.model = plan.model;
+  request.cluster = plan.cluster;
+  request.gpus = plan.gpus;
+  request.training = plan.training;
+  request.space = default_search_space(plan.model, plan.cluster, plan.gpus, plan.training);
+  request.space.folding = folding;
+  request.space.capacity = {CapacityPolicy{.capacity_factor = plan.options.capacity_factor,
+                                           .pad_to_capacity = plan.options.pad_to_capacity}};
+  request.options = plan.options;
+  return request;
 }
 
 nlohmann::json search_result_to_json(const SearchResult& result) {
@@ -340,8 +374,21 @@ nlohmann::json search_result_to_json(const SearchResult& result) {
       entry["simulated_step_time_s"] = *ranked.simulated_step_time_s;
     ranking.push_back(entry);
   }
-  return {{"plans", plans},        {"ranking", ranking},          {"evaluated", result.evaluated},
-          {"timed", result.timed}, {"rejected", result.rejected}, {"elapsed_s", result.elapsed_s}};
+  nlohmann::json front = nlohmann::json::array();
+  for (const SearchPoint& point : result.pareto_front) {
+    front.push_back({{"step_time_s", point.step_time_s},
+                     {"peak_memory_bytes", point.peak_memory_bytes},
+                     {"parallel", parallel_to_json(point.parallel)},
+                     {"micro_batch_size", point.micro_batch_size},
+                     {"recompute", to_string(point.recompute)}});
+  }
+  return {{"plans", plans},
+          {"pareto_front", front},
+          {"ranking", ranking},
+          {"evaluated", result.evaluated},
+          {"timed", result.timed},
+          {"rejected", result.rejected},
+          {"elapsed_s", result.elapsed_s}};
 }
 
 } // namespace foldplan

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "parallel/plan.hpp"
+#include "planner/search_points.hpp"
 #include "planner/search_space.hpp"
 #include "topologies/gpu_calibration.hpp"
 
@@ -43,6 +44,10 @@ struct SearchResult {
   std::int64_t timed = 0;                       // of those, valid and fitting: estimated
   std::map<std::string, std::int64_t> rejected; // reason -> points
   double elapsed_s = 0;
+  // The timed points for a picture of the space: a uniform sample of at most kMaxSampledPoints
+  // (space-index order) and the exact Pareto front of step time and memory (fastest first).
+  std::vector<SearchPoint> sampled_points;
+  std::vector<SearchPoint> pareto_front;
 };
 
 // Called from the searching thread with the points examined so far (at most every 100 ms).
@@ -56,5 +61,9 @@ SearchResult search(const SearchRequest& request, const SearchProgress& progress
 inline constexpr std::int64_t kMaxSearchPoints = 50'000'000;
 
 nlohmann::json search_result_to_json(const SearchResult& result);
+
+// The default space of `plan`'s model, cluster, GPUs and batch with its options and its capacity
+// policy (the tokens it drops), folded or not: where the plan's alternatives live.
+SearchRequest search_request_around(const Plan& plan, bool folding);
 
 } // namespace foldplan

@@ -138,6 +138,7 @@ ClusterSpec cluster_from_json(const nlohmann::json& json, const std::string& pat
                                   : kDefaultNetworkLatency_s;
   cluster.nodes_per_leaf = object.integer_or("nodes_per_leaf", kDefaultNodesPerLeaf);
   cluster.oversubscription = object.number_or("oversubscription", kDefaultOversubscription);
+  object.optional_value(kCommentsKey); // documentation only (the --template's comments)
   object.reject_unknown_keys();
 
   validate_cluster(cluster, path);

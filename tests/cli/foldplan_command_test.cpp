@@ -50,7 +50,7 @@ TEST(FoldplanCommand, ModelsAndClustersListThePresets) {
 TEST(FoldplanCommand, TemplateIsAValidModelFile) {
   const CommandResult result = run_foldplan("models --template");
   ASSERT_EQ(result.exit_code, 0);
-  EXPECT_EQ(nlohmann::json::parse(result.output)["name"], "mixtral-8x7b");
+  EXPECT_EQ(nlohmann::json::parse(result.output)["name"], "my-model");
 }
 
 TEST(FoldplanCommand, BadInputIsOneLineAndExitCodeTwo) {
