@@ -43,6 +43,9 @@ struct SearchResult {
   std::int64_t timed = 0;                       // of those, valid and fitting: estimated
   std::map<std::string, std::int64_t> rejected; // reason -> points
   double elapsed_s = 0;
+  // Why some of the best plans kept their analytic estimate: over the event simulation's size
+  // limit (simulator/simulation_size.hpp); nullopt when every one asked for was simulated.
+  std::optional<std::string> simulation_skipped;
 };
 
 // Called from the searching thread with the points examined so far (at most every 100 ms).

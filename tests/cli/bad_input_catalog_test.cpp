@@ -68,6 +68,16 @@ protected:
     write("misspelt_key.json", template_model.dump());
     write("bad_routing.csv", "expert,share\n0,abc\n");
     write("bad_calibration.json", "{\"schema\": \"foldplan.calibration/1\", \"gpu\": 3}");
+    // Huge inputs: a 10,000-layer Mixtral planned on 100,000 GPUs is valid and estimates, but its
+    // event simulation is over simulator/simulation_size.hpp's limit.
+    const CommandResult mixtral = run_foldplan("models mixtral-8x7b --json");
+    nlohmann::json deep_model = nlohmann::json::parse(mixtral.output);
+    deep_model["num_layers"] = 10000;
+    write("layers_10000.json", deep_model.dump());
+    const CommandResult huge = run_foldplan(
+        "estimate --model " + path("layers_10000.json") +
+        " --gpus 100000 --tp 8 --pp 100 --ep 8 --mbs 1 --gbs 1000 -o " + path("huge_plan.json"));
+    ASSERT_EQ(huge.exit_code, 0) << huge.output;
   }
 
   static std::string path(const std::string& name) { return (directory_ / name).string(); }
@@ -158,6 +168,10 @@ TEST_F(BadInputCatalog, EveryBadInputIsOneLineNamingItsFieldAndExitCodeTwo) {
       {"simulate " + plan + " --routing " + path("missing.csv"), path("missing.csv")},
       {"estimate --calibration " + path("bad_calibration.json"), "calibration"},
       {"estimate --calibration " + path("missing.json"), path("missing.json")},
+      // Huge worlds and models: refused before any work, naming the sizes and the limit.
+      {"simulate " + path("huge_plan.json"), "plan: 100000 GPUs × 10000 layers over pp 100"},
+      {"trace " + path("huge_plan.json") + " -o " + out, "plan: 100000 GPUs × 10000 layers"},
+      {"search --gpus 1048576", "--gpus"},
       // Outputs that cannot be written.
       {"estimate -o /proc/foldplan/plan.json", "/proc/foldplan/plan.json"},
       {"trace " + plan + " -o /proc/foldplan/trace.json", "/proc/foldplan/trace.json"},
