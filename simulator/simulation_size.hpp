@@ -16,10 +16,10 @@
 namespace foldplan {
 
 // GPUs × layers per pipeline stage × micro-batches: the layer passes the event simulation plays.
-inline constexpr double kMaxSimulatedLayerPasses = 2e7;
+inline constexpr double kMaxSimulatedLayerPasses = 1e6;
 // MoE layers × sampled micro-batches × (routed token choices + all-to-all matrix cells) of the
 // ETP×EP group: what the dispatcher simulation computes and holds.
-inline constexpr double kMaxDispatchCells = 4e9;
+inline constexpr double kMaxDispatchCells = 2e8;
 
 struct SimulationSize {
   double layer_passes = 0;   // GPUs × layers per stage × micro-batches

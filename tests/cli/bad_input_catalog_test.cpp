@@ -70,14 +70,20 @@ protected:
     write("bad_calibration.json", "{\"schema\": \"foldplan.calibration/1\", \"gpu\": 3}");
     // Huge inputs: a 10,000-layer Mixtral planned on 100,000 GPUs is valid and estimates, but its
     // event simulation is over simulator/simulation_size.hpp's limit.
-    const CommandResult mixtral = run_foldplan("models mixtral-8x7b --json");
-    nlohmann::json deep_model = nlohmann::json::parse(mixtral.output);
+    nlohmann::json deep_model = nlohmann::json::parse(
+        std::ifstream(std::string(FOLDPLAN_SOURCE_DIR) + "/models/presets/mixtral-8x7b.json"));
     deep_model["num_layers"] = 10000;
     write("layers_10000.json", deep_model.dump());
     const CommandResult huge = run_foldplan(
         "estimate --model " + path("layers_10000.json") +
         " --gpus 100000 --tp 8 --pp 100 --ep 8 --mbs 1 --gbs 1000 -o " + path("huge_plan.json"));
     ASSERT_EQ(huge.exit_code, 0) << huge.output;
+    // Few GPUs and one micro-batch, but every token of the EP group routed through 10,000 MoE
+    // layers: over the dispatcher simulation's limit.
+    const CommandResult deep =
+        run_foldplan("estimate --model " + path("layers_10000.json") +
+                     " --gpus 128 --pp 16 --ep 8 --mbs 1 --gbs 8 -o " + path("deep_plan.json"));
+    ASSERT_EQ(deep.exit_code, 0) << deep.output;
   }
 
   static std::string path(const std::string& name) { return (directory_ / name).string(); }
@@ -171,6 +177,8 @@ TEST_F(BadInputCatalog, EveryBadInputIsOneLineNamingItsFieldAndExitCodeTwo) {
       // Huge worlds and models: refused before any work, naming the sizes and the limit.
       {"simulate " + path("huge_plan.json"), "plan: 100000 GPUs × 10000 layers over pp 100"},
       {"trace " + path("huge_plan.json") + " -o " + out, "plan: 100000 GPUs × 10000 layers"},
+      {"simulate " + path("deep_plan.json") + " --routing zipf:1.2",
+       "plan: 10000 MoE layers × 1 sampled micro-batches of an ETP 1 × EP 8 group"},
       {"search --gpus 1048576", "--gpus"},
       // Outputs that cannot be written.
       {"estimate -o /proc/foldplan/plan.json", "/proc/foldplan/plan.json"},
