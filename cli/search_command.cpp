@@ -140,6 +140,9 @@ void print_result(const SearchRequest& request, const SearchResult& result) {
                  std::min<std::int64_t>(request.simulate_top,
                                         static_cast<std::int64_t>(result.plans.size())));
     }
+    if (result.simulation_skipped) {
+      fmt::print("  (not re-ranked by the event simulation: {})\n", *result.simulation_skipped);
+    }
     fmt::print("\nrejected points by reason:\n");
   }
   Table rejected({{"reason", Align::left}, {"points", Align::right}});

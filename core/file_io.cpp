@@ -34,9 +34,10 @@ std::string read_text_file(const std::string& path) {
 nlohmann::json parse_json(const std::string& text, const std::string& source) {
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& error) {
-    // nlohmann's message is "[json.exception.parse_error.101] parse error at line 1, column 2: …";
-    // keep the part after the tag.
+  } catch (const nlohmann::json::exception& error) {
+    // A syntax error (parse_error) or a number too large for a double (out_of_range.406,
+    // "1e400"). nlohmann's message is "[json.exception.parse_error.101] parse error at line 1,
+    // column 2: …"; keep the part after the tag.
     std::string message = error.what();
     const auto tag_end = message.find("] ");
     if (tag_end != std::string::npos)

@@ -513,20 +513,8 @@ MemoryBreakdown memory_per_gpu(const ModelSpec& model, const ParallelConfig& con
   const double mla_replicated = mla_replicated_parameters(model);
 
   // Per kind of layer, once: parameters and one micro-batch's activations.
-  const std::int64_t first_moe_layer = [&] {
-    for (std::int64_t layer = 0; layer < model.num_layers; ++layer) {
-      if (model.is_moe_layer(layer))
-        return layer;
-    }
-    return std::int64_t{-1};
-  }();
-  const std::int64_t first_dense_layer = [&] {
-    for (std::int64_t layer = 0; layer < model.num_layers; ++layer) {
-      if (!model.is_moe_layer(layer))
-        return layer;
-    }
-    return std::int64_t{-1};
-  }();
+  const std::int64_t first_moe_layer = model.first_moe_layer();
+  const std::int64_t first_dense_layer = model.first_dense_layer();
   ShardedParameters dense_layer_parameters, moe_layer_parameters;
   ActivationBytes dense_layer, moe_layer;
   if (first_dense_layer >= 0) {
@@ -587,12 +575,8 @@ MemoryBreakdown memory_per_gpu(const ModelSpec& model, const ParallelConfig& con
   for (std::int64_t chunk = 0; chunk < config.vpp; ++chunk) {
     const LayerRange range =
         layers_of_stage(model.num_layers, config.pp, config.vpp, pp_rank, chunk);
-    for (std::int64_t layer = range.first; layer < range.end; ++layer) {
-      if (model.is_moe_layer(layer))
-        ++moe_layers_of_chunk[chunk];
-      else
-        ++dense_layers_of_chunk[chunk];
-    }
+    moe_layers_of_chunk[chunk] += model.num_moe_layers_in(range.first, range.end);
+    dense_layers_of_chunk[chunk] += range.count() - model.num_moe_layers_in(range.first, range.end);
     if (moe_layers_of_chunk[chunk] > 0)
       working_set = std::max(working_set, moe_layer.working_set);
     if (dense_layers_of_chunk[chunk] > 0)

@@ -193,10 +193,53 @@ bool ModelSpec::is_moe_layer(std::int64_t layer) const {
 }
 
 std::int64_t ModelSpec::num_moe_layers() const {
-  std::int64_t count = 0;
-  for (std::int64_t layer = 0; layer < num_layers; ++layer)
-    count += is_moe_layer(layer) ? 1 : 0;
-  return count;
+  return num_moe_layers_in(0, num_layers);
+}
+
+std::int64_t ModelSpec::num_moe_layers_in(std::int64_t first, std::int64_t end) const {
+  end = std::min(end, num_layers);
+  if (!is_moe() || first >= end)
+    return 0;
+  if (!moe.layer_pattern.empty()) {
+    std::int64_t count = 0;
+    for (std::int64_t layer = std::max<std::int64_t>(first, 0); layer < end; ++layer)
+      count += is_moe_layer(layer) ? 1 : 0;
+    return count;
+  }
+  // Layers k, k+f, k+2f, ...: those below `end` minus those below `first`.
+  const auto below = [&](std::int64_t bound) {
+    const std::int64_t span = bound - moe.first_k_dense_layers;
+    return span <= 0 ? 0 : (span + moe.layer_freq - 1) / moe.layer_freq;
+  };
+  return below(end) - below(first);
+}
+
+std::int64_t ModelSpec::first_moe_layer() const {
+  if (!is_moe())
+    return -1;
+  if (moe.layer_pattern.empty())
+    return moe.first_k_dense_layers < num_layers ? moe.first_k_dense_layers : -1;
+  for (std::int64_t layer = 0; layer < num_layers; ++layer) {
+    if (is_moe_layer(layer))
+      return layer;
+  }
+  return -1;
+}
+
+std::int64_t ModelSpec::first_dense_layer() const {
+  if (!is_moe())
+    return num_layers > 0 ? 0 : -1;
+  if (moe.layer_pattern.empty()) {
+    if (moe.first_k_dense_layers > 0)
+      return 0;
+    // Layer 0 is MoE; layer 1 is dense when the frequency skips it.
+    return moe.layer_freq > 1 && num_layers > 1 ? 1 : -1;
+  }
+  for (std::int64_t layer = 0; layer < num_layers; ++layer) {
+    if (!is_moe_layer(layer))
+      return layer;
+  }
+  return -1;
 }
 
 void validate_model(const ModelSpec& model, const std::string& path) {

@@ -85,6 +85,12 @@ struct ModelSpec {
   bool is_moe() const { return moe.num_experts > 0; }
   bool is_moe_layer(std::int64_t layer) const;
   std::int64_t num_moe_layers() const;
+  // MoE layers among [first, end); constant time for the layer_freq form, so that per-stage
+  // counts of a model with thousands of layers stay cheap inside the search.
+  std::int64_t num_moe_layers_in(std::int64_t first, std::int64_t end) const;
+  // The first MoE (dense) layer, or -1 when there is none.
+  std::int64_t first_moe_layer() const;
+  std::int64_t first_dense_layer() const;
   std::int64_t num_dense_layers() const { return num_layers - num_moe_layers(); }
 
   bool operator==(const ModelSpec&) const = default;

@@ -16,6 +16,7 @@
 #include "simulator/event_simulation.hpp"
 #include "simulator/lowering.hpp"
 #include "simulator/op_timer.hpp"
+#include "simulator/simulation_size.hpp"
 
 namespace foldplan {
 namespace {
@@ -265,14 +266,25 @@ void check_request(const SearchRequest& request) {
   }
 }
 
-// The event simulation of each of the first `count` plans, on up to `threads` threads.
-void simulate_best(std::vector<RankedPlan>& plans, std::size_t count, unsigned threads,
-                   const SearchRequest& request) {
+// The event simulation of each of the first `count` plans, on up to `threads` threads. A plan over
+// the simulation's size limit keeps its analytic estimate; the first such reason is returned.
+std::optional<std::string> simulate_best(std::vector<RankedPlan>& plans, std::size_t count,
+                                         unsigned threads, const SearchRequest& request) {
   count = std::min(count, plans.size());
+  std::optional<std::string> skipped;
+  std::vector<bool> too_large(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::optional<std::string> violation = simulation_size_violation(plans[i].plan, 0);
+    too_large[i] = violation.has_value();
+    if (violation && !skipped)
+      skipped = *violation;
+  }
   std::atomic<std::size_t> next{0};
   const auto worker = [&] {
     const CostContext context(request.cluster, request.gpus, request.calibration);
     for (std::size_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) {
+      if (too_large[i])
+        continue;
       const StepProgram program = lower_plan(plans[i].plan);
       const CostModelOpTimer timer(context, program);
       const OpTimer clock = [&](const Op& op, std::int64_t rank) { return timer(op, rank); };
@@ -288,6 +300,7 @@ void simulate_best(std::vector<RankedPlan>& plans, std::size_t count, unsigned t
   worker();
   pool.clear();
   std::stable_sort(plans.begin(), plans.begin() + static_cast<std::ptrdiff_t>(count), faster);
+  return skipped;
 }
 
 } // namespace
@@ -340,7 +353,8 @@ SearchResult search(const SearchRequest& request, const SearchProgress& progress
   std::sort(result.plans.begin(), result.plans.end(), faster);
   if (result.plans.size() > keep)
     result.plans.resize(keep);
-  simulate_best(result.plans, static_cast<std::size_t>(request.simulate_top), threads, request);
+  result.simulation_skipped =
+      simulate_best(result.plans, static_cast<std::size_t>(request.simulate_top), threads, request);
   if (result.plans.size() > static_cast<std::size_t>(request.top_k))
     result.plans.resize(static_cast<std::size_t>(request.top_k));
   result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
@@ -382,13 +396,16 @@ nlohmann::json search_result_to_json(const SearchResult& result) {
                      {"micro_batch_size", point.micro_batch_size},
                      {"recompute", to_string(point.recompute)}});
   }
-  return {{"plans", plans},
-          {"pareto_front", front},
-          {"ranking", ranking},
-          {"evaluated", result.evaluated},
-          {"timed", result.timed},
-          {"rejected", result.rejected},
-          {"elapsed_s", result.elapsed_s}};
+  nlohmann::json json = {{"plans", plans},
+                         {"pareto_front", front},
+                         {"ranking", ranking},
+                         {"evaluated", result.evaluated},
+                         {"timed", result.timed},
+                         {"rejected", result.rejected},
+                         {"elapsed_s", result.elapsed_s}};
+  if (result.simulation_skipped)
+    json["simulation_skipped"] = *result.simulation_skipped;
+  return json;
 }
 
 } // namespace foldplan

@@ -48,6 +48,9 @@ struct SearchResult {
   // (space-index order) and the exact Pareto front of step time and memory (fastest first).
   std::vector<SearchPoint> sampled_points;
   std::vector<SearchPoint> pareto_front;
+  // Why some of the best plans kept their analytic estimate: over the event simulation's size
+  // limit (simulator/simulation_size.hpp); nullopt when every one asked for was simulated.
+  std::optional<std::string> simulation_skipped;
 };
 
 // Called from the searching thread with the points examined so far (at most every 100 ms).

@@ -4,7 +4,8 @@ set -euo pipefail
 
 packages=(cmake ninja-build g++ nlohmann-json3-dev libboost-graph-dev libfmt-dev libcli11-dev
           libgtest-dev libgmock-dev libbenchmark-dev
-          chromium)  # the report's browser test (tests/report/browser_test.sh)
+          chromium                  # the report's browser test (tests/report/browser_test.sh)
+          clang libclang-rt-14-dev)  # clang + compiler-rt: the sanitize preset and libFuzzer
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -68,6 +68,22 @@ protected:
     write("misspelt_key.json", template_model.dump());
     write("bad_routing.csv", "expert,share\n0,abc\n");
     write("bad_calibration.json", "{\"schema\": \"foldplan.calibration/1\", \"gpu\": 3}");
+    // Huge inputs: a 10,000-layer Mixtral planned on 100,000 GPUs is valid and estimates, but its
+    // event simulation is over simulator/simulation_size.hpp's limit.
+    nlohmann::json deep_model = nlohmann::json::parse(
+        std::ifstream(std::string(FOLDPLAN_SOURCE_DIR) + "/models/presets/mixtral-8x7b.json"));
+    deep_model["num_layers"] = 10000;
+    write("layers_10000.json", deep_model.dump());
+    const CommandResult huge = run_foldplan(
+        "estimate --model " + path("layers_10000.json") +
+        " --gpus 100000 --tp 8 --pp 100 --ep 8 --mbs 1 --gbs 1000 -o " + path("huge_plan.json"));
+    ASSERT_EQ(huge.exit_code, 0) << huge.output;
+    // Few GPUs and one micro-batch, but every token of the EP group routed through 10,000 MoE
+    // layers: over the dispatcher simulation's limit.
+    const CommandResult deep =
+        run_foldplan("estimate --model " + path("layers_10000.json") +
+                     " --gpus 128 --pp 16 --ep 8 --mbs 1 --gbs 8 -o " + path("deep_plan.json"));
+    ASSERT_EQ(deep.exit_code, 0) << deep.output;
   }
 
   static std::string path(const std::string& name) { return (directory_ / name).string(); }
@@ -158,6 +174,12 @@ TEST_F(BadInputCatalog, EveryBadInputIsOneLineNamingItsFieldAndExitCodeTwo) {
       {"simulate " + plan + " --routing " + path("missing.csv"), path("missing.csv")},
       {"estimate --calibration " + path("bad_calibration.json"), "calibration"},
       {"estimate --calibration " + path("missing.json"), path("missing.json")},
+      // Huge worlds and models: refused before any work, naming the sizes and the limit.
+      {"simulate " + path("huge_plan.json"), "plan: 100000 GPUs × 10000 layers over pp 100"},
+      {"trace " + path("huge_plan.json") + " -o " + out, "plan: 100000 GPUs × 10000 layers"},
+      {"simulate " + path("deep_plan.json") + " --routing zipf:1.2",
+       "plan: 10000 MoE layers × 1 sampled micro-batches of an ETP 1 × EP 8 group"},
+      {"search --gpus 1048576", "--gpus"},
       // Outputs that cannot be written.
       {"estimate -o /proc/foldplan/plan.json", "/proc/foldplan/plan.json"},
       {"trace " + plan + " -o /proc/foldplan/trace.json", "/proc/foldplan/trace.json"},

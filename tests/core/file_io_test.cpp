@@ -51,6 +51,18 @@ TEST(FileIo, MissingFileAndMalformedJsonAreInputErrors) {
   }
 }
 
+// Found by fuzz/model_fuzzer: nlohmann reports a number beyond a double's range as out_of_range,
+// not parse_error, and it escaped as an exception that is not an InputError.
+TEST(FileIo, ANumberTooLargeForADoubleIsAnInputError) {
+  try {
+    parse_json("{\"ffn_hidden_size\": 1e4336}", "my.json");
+    FAIL() << "expected InputError";
+  } catch (const InputError& error) {
+    EXPECT_EQ(error.field(), "my.json");
+    EXPECT_EQ(error.rule(), "malformed JSON: number overflow parsing '1e4336'");
+  }
+}
+
 TEST(NamedSource, ResolvesPresetsAndSuggestsNearNames) {
   const EmbeddedFile presets[] = {{"mixtral-8x22b", "{\"a\": 1}"}, {"dgx-h100", "{}"}};
   const NamedJson found = resolve_named_json("mixtral-8x22b", presets, "model", "--model");

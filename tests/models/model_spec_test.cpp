@@ -139,6 +139,41 @@ TEST(ModelSpec, LayerFrequencyAndPatternChooseTheMoeLayers) {
   EXPECT_EQ(model_to_json(patterned), listed);
 }
 
+// The constant-time counts the search uses for models of thousands of layers agree with asking
+// is_moe_layer of every layer, for every range, in both forms of the layer rule.
+TEST(ModelSpec, MoeLayerCountsOfARangeMatchLayerByLayer) {
+  std::vector<ModelSpec> models;
+  for (const auto& [first_dense, frequency] :
+       std::vector<std::pair<int, int>>{{0, 1}, {0, 2}, {1, 1}, {3, 2}, {2, 3}, {0, 7}}) {
+    json spec = small_moe_json();
+    spec["num_layers"] = 11;
+    spec["moe"]["first_k_dense_layers"] = first_dense;
+    spec["moe"]["moe_layer_freq"] = frequency;
+    models.push_back(model_from_json(spec));
+  }
+  json listed = small_moe_json();
+  listed["moe"].erase("first_k_dense_layers");
+  listed["moe"].erase("moe_layer_freq");
+  listed["moe"]["moe_layer_pattern"] = {0, 1, 1, 0};
+  models.push_back(model_from_json(listed));
+  for (const ModelSpec& model : models) {
+    std::int64_t first_moe = -1, first_dense = -1;
+    for (std::int64_t layer = model.num_layers - 1; layer >= 0; --layer)
+      (model.is_moe_layer(layer) ? first_moe : first_dense) = layer;
+    EXPECT_EQ(model.first_moe_layer(), first_moe) << model_to_json(model);
+    EXPECT_EQ(model.first_dense_layer(), first_dense) << model_to_json(model);
+    for (std::int64_t first = 0; first <= model.num_layers; ++first) {
+      for (std::int64_t end = first; end <= model.num_layers + 2; ++end) {
+        std::int64_t expected = 0;
+        for (std::int64_t layer = first; layer < end; ++layer)
+          expected += model.is_moe_layer(layer) ? 1 : 0;
+        EXPECT_EQ(model.num_moe_layers_in(first, end), expected)
+            << "[" << first << ", " << end << ") of " << model_to_json(model);
+      }
+    }
+  }
+}
+
 TEST(ModelSpec, EveryPresetRoundTripsExactly) {
   ASSERT_GE(model_presets().size(), 10u);
   for (const EmbeddedFile& preset : model_presets()) {
