@@ -61,8 +61,8 @@ public:
   double grouped_gemm_time_s(std::int64_t groups, std::int64_t m_per_group, std::int64_t n,
                              std::int64_t k, GemmPrecision precision,
                              GemmOutput output = GemmOutput::bf16) const;
-  // Fused attention (cuDNN through Transformer Engine). seq_q ≠ seq_kv is a context-parallel
-  // block; see attention_cost.hpp for how FLOPs are counted.
+  // Fused attention (cuDNN through Transformer Engine, unless another backend was asked for).
+  // seq_q ≠ seq_kv is a context-parallel block; attention_cost.hpp says how FLOPs are counted.
   double attention_forward_time_s(const AttentionShape& shape) const;
   double attention_backward_time_s(const AttentionShape& shape) const;
   // Streaming, memory-bound kernels (norms, activations, permute, optimizer step): bytes read +
