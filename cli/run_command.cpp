@@ -1,8 +1,9 @@
 // `foldplan run PLAN.json`: lowers the plan (optionally cut to --layers layers) to every rank's
 // step program, exactly as `simulate` does, and executes it on the GPUs — threads on local GPUs or
 // one process per GPU under mpirun/srun — then puts the measured times beside the cost model's,
-// by op class. MoE models first run each MoE layer shape for real and check it against a CPU
-// reference; a failed check fails the run.
+// by op class, attention priced from our own kernel's measurements (cli/run_prediction.hpp). MoE
+// models first run each MoE layer shape for real and check it against a CPU reference; a failed
+// check fails the run.
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -11,16 +12,14 @@
 
 #include "cli/command.hpp"
 #include "cli/layer_scaling.hpp"
+#include "cli/run_prediction.hpp"
 #include "cli/table.hpp"
 #include "core/errors.hpp"
 #include "core/file_io.hpp"
 #include "core/units.hpp"
-#include "costmodel/cost_context.hpp"
 #include "costmodel/memory_model.hpp"
 #include "parallel/rank_groups.hpp"
 #include "runtime/executor.hpp"
-#include "simulator/event_simulation.hpp"
-#include "simulator/op_timer.hpp"
 #include "simulator/routed_lowering.hpp"
 
 namespace foldplan::cli {
@@ -67,18 +66,6 @@ std::vector<runtime::MoeLayerCheckRequest> moe_check_requests(const Plan& plan,
                                     request.tokens, request.hidden, request.ffn_hidden,
                                     request.experts, request.top_k, parallel.ep, parallel.etp);
   return {request};
-}
-
-// The cost model's time of every op of every program, op id → seconds, on the program's first rank.
-std::vector<std::map<int, double>> predicted_op_times(const StepProgram& program,
-                                                      const CostModelOpTimer& timer) {
-  std::vector<std::map<int, double>> times;
-  for (const RankProgram& rank_program : program.programs) {
-    std::map<int, double>& own = times.emplace_back();
-    for (const Op& op : rank_program.ops)
-      own.emplace(op.id, timer(op, rank_program.ranks.front()));
-  }
-  return times;
 }
 
 void print_table(const StepProgram& program, const runtime::MeasuredStep& measured,
@@ -154,10 +141,7 @@ int run_run(const RunOptions& options) {
 
   const RoutedStep routed = lower_routed_plan(plan, routing);
   const StepProgram& program = routed.program;
-  const CostContext context(plan.cluster, plan.gpus);
-  const CostModelOpTimer timer(context, program);
-  const SimulationResult simulated =
-      simulate_step(program, [&](const Op& op, std::int64_t rank) { return timer(op, rank); });
+  const RunPrediction prediction = predict_run(plan, program);
   const MemoryBreakdown memory =
       peak_memory_per_gpu(plan.model, plan.parallel, plan.training, plan.options);
 
@@ -183,9 +167,8 @@ int run_run(const RunOptions& options) {
   runtime::MeasuredStep measured = runtime::summarize_measurements(
       program, result.ranks, result.device, options.warmup, options.steps);
   measured.moe_checks = result.moe_checks;
-  const auto predicted = predicted_op_times(program, timer);
   nlohmann::json predicted_programs = nlohmann::json::array();
-  for (const auto& times : predicted) {
+  for (const auto& times : prediction.op_time_s) {
     nlohmann::json entry = nlohmann::json::object();
     for (const auto& [id, seconds] : times)
       entry[std::to_string(id)] = seconds;
@@ -195,9 +178,11 @@ int run_run(const RunOptions& options) {
                        {"model", plan.model.name},
                        {"layers", plan.model.num_layers},
                        {"routing", routing.text},
-                       {"predicted_step_time_s", simulated.step_time_s},
+                       {"predicted_step_time_s", prediction.step_time_s},
                        {"predicted_peak_memory_bytes", memory.total_bytes()},
                        {"predicted_op_time_s", std::move(predicted_programs)}};
+  if (prediction.attention_note)
+    measured.metadata["predicted_attention_note"] = *prediction.attention_note;
   const std::string text = runtime::measured_step_to_json(measured).dump(2) + "\n";
   if (!options.output.empty())
     write_file_atomically(options.output, text);
@@ -206,7 +191,9 @@ int run_run(const RunOptions& options) {
   } else {
     fmt::print("{}: {} ({} layers), routing {}\n", options.plan_path, plan.model.name,
                plan.model.num_layers, routing.text);
-    print_table(program, measured, predicted, simulated.step_time_s);
+    print_table(program, measured, prediction.op_time_s, prediction.step_time_s);
+    if (prediction.attention_note)
+      fmt::print("note: {}\n", *prediction.attention_note);
   }
   const bool passed =
       print_checks(options.json ? std::vector<runtime::MoeCheckOutcome>{} : measured.moe_checks) &&

@@ -90,16 +90,25 @@ double PhysicalAttentionModel::efficiency(double batch_heads, double seq_q, doub
 
 namespace {
 
+bool is_reference_shape(const AttentionMeasurement& point) {
+  constexpr std::int64_t kReferenceHeadDim = 128;
+  return point.causal && point.head_dim == kReferenceHeadDim;
+}
+
 std::vector<LogGrid<2>::Measurement>
 attention_points(std::span<const AttentionMeasurement> measurements, double bf16_peak_flops,
-                 bool backward) {
-  const bool any_cudnn =
-      std::any_of(measurements.begin(), measurements.end(),
-                  [](const AttentionMeasurement& point) { return point.backend == "cudnn"; });
-  std::vector<LogGrid<2>::Measurement> points;
+                 const std::string& backend, bool backward) {
+  const std::string chosen = attention_table_backend(measurements, backend);
+  std::vector<AttentionMeasurement> selected;
   for (const AttentionMeasurement& point : measurements) {
-    if (any_cudnn && point.backend != "cudnn")
-      continue;
+    if (chosen.empty() || point.backend == chosen)
+      selected.push_back(point);
+  }
+  if (std::any_of(selected.begin(), selected.end(), is_reference_shape))
+    std::erase_if(selected,
+                  [](const AttentionMeasurement& point) { return !is_reference_shape(point); });
+  std::vector<LogGrid<2>::Measurement> points;
+  for (const AttentionMeasurement& point : selected) {
     const double seq = as_double(point.seq);
     const double tflops = backward ? point.bwd_tflops : point.fwd_tflops;
     points.push_back({{equivalent_seq(pairs_per_head(seq, seq, point.causal)),
@@ -114,10 +123,28 @@ constexpr LogGrid<2>::Coordinates kAttentionFlopsExponents{2.0, 1.0};
 
 } // namespace
 
+bool has_attention_points(std::span<const AttentionMeasurement> measurements,
+                          const std::string& backend) {
+  return std::any_of(measurements.begin(), measurements.end(),
+                     [&](const AttentionMeasurement& point) { return point.backend == backend; });
+}
+
+std::string attention_table_backend(std::span<const AttentionMeasurement> measurements,
+                                    const std::string& backend) {
+  if (has_attention_points(measurements, backend))
+    return backend;
+  if (has_attention_points(measurements, kDefaultAttentionBackend))
+    return kDefaultAttentionBackend;
+  return {};
+}
+
 AttentionEfficiencyTable::AttentionEfficiencyTable(
-    std::span<const AttentionMeasurement> measurements, double bf16_peak_flops)
-    : forward_(attention_points(measurements, bf16_peak_flops, false), kAttentionFlopsExponents),
-      backward_(attention_points(measurements, bf16_peak_flops, true), kAttentionFlopsExponents) {}
+    std::span<const AttentionMeasurement> measurements, double bf16_peak_flops,
+    const std::string& backend)
+    : forward_(attention_points(measurements, bf16_peak_flops, backend, false),
+               kAttentionFlopsExponents),
+      backward_(attention_points(measurements, bf16_peak_flops, backend, true),
+                kAttentionFlopsExponents) {}
 
 double AttentionEfficiencyTable::efficiency(const AttentionShape& shape, bool backward,
                                             const PhysicalAttentionModel& physical) const {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "costmodel/log_grid.hpp"
 #include "topologies/cluster_spec.hpp"
@@ -68,8 +69,24 @@ private:
   double num_sms_;
 };
 
+// The calibration backend the cost model prices attention with by default: cuDNN, which Megatron
+// runs through Transformer Engine. `foldplan run` asks for "foldplan", the kernel it executes.
+inline constexpr const char* kDefaultAttentionBackend = "cudnn";
+
+// Whether `measurements` holds any point of `backend`.
+bool has_attention_points(std::span<const AttentionMeasurement> measurements,
+                          const std::string& backend);
+// The backend whose points a table asked for `backend` is built from: `backend` when measured,
+// else cuDNN when measured, else empty (every point).
+std::string attention_table_backend(std::span<const AttentionMeasurement> measurements,
+                                    const std::string& backend);
+
 // The measured table: efficiency over (equivalent seq, batch · heads), forward and backward, for
-// the cuDNN points when there are any (else every point). The table measured causal squares
+// the points of the asked backend when there are any, else — as when none is asked — the cuDNN
+// points when there are any, else every point. Of those, the causal points at head dim 128 when
+// there are any (what the physical model was fitted to; a non-causal point or another head dim
+// at the same coordinates would be averaged into the square's efficiency), else all of them.
+// The table measured causal squares
 // (seq_q = seq_kv = s, pairs = s²/2); another shape looks up the square with as many pairs per
 // head, s = √(2·pairs), and the physical model corrects for how its blocks differ (a full
 // context-parallel block has no triangle to balance: up to 28% faster than its square). The GQA
@@ -86,7 +103,8 @@ class AttentionEfficiencyTable {
 public:
   // `measurements` must not be empty.
   AttentionEfficiencyTable(std::span<const AttentionMeasurement> measurements,
-                           double bf16_peak_flops);
+                           double bf16_peak_flops,
+                           const std::string& backend = kDefaultAttentionBackend);
   double efficiency(const AttentionShape& shape, bool backward,
                     const PhysicalAttentionModel& physical) const;
 

@@ -29,11 +29,32 @@ double accumulate_extra_bytes(double m, double n, GemmOutput output) {
   return m * n * (2 * units::kFp32Bytes - units::kBf16Bytes);
 }
 
+std::optional<std::string> attention_fallback_note(const std::optional<GpuCalibration>& calibration,
+                                                   const std::string& gpu_name,
+                                                   const std::string& backend) {
+  if (!calibration) {
+    return fmt::format("attention predicted from the physical model: no calibration for {}",
+                       gpu_name);
+  }
+  if (calibration->attention.empty()) {
+    return fmt::format(
+        "attention predicted from the physical model: the {} calibration has no attention points",
+        gpu_name);
+  }
+  const std::string used = attention_table_backend(calibration->attention, backend);
+  if (used == backend)
+    return std::nullopt;
+  return fmt::format("attention predicted from {} measurements: no {} points in the {} calibration",
+                     used.empty() ? "every backend's" : used, backend, gpu_name);
+}
+
 } // namespace
 
-ComputeCostModel::ComputeCostModel(const GpuSpec& gpu, std::optional<GpuCalibration> calibration)
+ComputeCostModel::ComputeCostModel(const GpuSpec& gpu, std::optional<GpuCalibration> calibration,
+                                   const std::string& attention_backend)
     : gpu_(gpu), physical_gemm_(gpu), physical_attention_(gpu),
       streaming_Bps_(gpu.hbm_bw_Bps * kAchievableHbmFraction) {
+  attention_fallback_ = attention_fallback_note(calibration, gpu.name, attention_backend);
   if (!calibration)
     return;
   if (calibration->gpu != gpu.name) {
@@ -46,7 +67,7 @@ ComputeCostModel::ComputeCostModel(const GpuSpec& gpu, std::optional<GpuCalibrat
   if (!calibration->gemm_fp8.empty() && gpu.fp8_flops > 0)
     gemm_fp8_.emplace(calibration->gemm_fp8, gpu, GemmPrecision::fp8);
   if (!calibration->attention.empty())
-    attention_.emplace(calibration->attention, gpu.bf16_flops);
+    attention_.emplace(calibration->attention, gpu.bf16_flops, attention_backend);
   streaming_Bps_ = calibration->elementwise_Bps;
 }
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "costmodel/attention_cost.hpp"
 #include "costmodel/gemm_efficiency.hpp"
@@ -36,8 +37,11 @@ class ComputeCostModel {
 public:
   // Without a calibration (nullopt) every cost comes from the physical models. A calibration must
   // be for this GPU (its "gpu" equal to gpu.name; an InputError otherwise); a part of it that is
-  // empty (no fp8 GEMMs, no attention) falls back to the physical model.
-  ComputeCostModel(const GpuSpec& gpu, std::optional<GpuCalibration> calibration);
+  // empty (no fp8 GEMMs, no attention) falls back to the physical model. Attention is priced from
+  // the calibration's `attention_backend` points (kernel measurements, e.g. "cudnn", "foldplan"),
+  // else as AttentionEfficiencyTable falls back; attention_fallback() then says so.
+  ComputeCostModel(const GpuSpec& gpu, std::optional<GpuCalibration> calibration,
+                   const std::string& attention_backend = kDefaultAttentionBackend);
 
   // C[m,n] = A[m,k]·B[k,n]. A zero dimension costs nothing. fp8 requires gpu.fp8_flops > 0
   // (supports(GemmPrecision::fp8)); asking otherwise is a programming error (std::logic_error).
@@ -57,8 +61,8 @@ public:
   double grouped_gemm_time_s(std::int64_t groups, std::int64_t m_per_group, std::int64_t n,
                              std::int64_t k, GemmPrecision precision,
                              GemmOutput output = GemmOutput::bf16) const;
-  // Fused attention (cuDNN through Transformer Engine). seq_q ≠ seq_kv is a context-parallel
-  // block; see attention_cost.hpp for how FLOPs are counted.
+  // Fused attention (cuDNN through Transformer Engine, unless another backend was asked for).
+  // seq_q ≠ seq_kv is a context-parallel block; attention_cost.hpp says how FLOPs are counted.
   double attention_forward_time_s(const AttentionShape& shape) const;
   double attention_backward_time_s(const AttentionShape& shape) const;
   // Streaming, memory-bound kernels (norms, activations, permute, optimizer step): bytes read +
@@ -71,6 +75,10 @@ public:
   double attention_efficiency(const AttentionShape& shape, bool backward) const;
 
   bool calibrated() const { return calibrated_; }
+  // When no points of the asked attention backend price attention: one line saying what does
+  // instead and why, e.g. "attention predicted from cudnn measurements: no foldplan points in the
+  // H200-SXM5-141GB calibration"; nullopt when the asked backend's points do.
+  const std::optional<std::string>& attention_fallback() const { return attention_fallback_; }
   bool supports(GemmPrecision precision) const;
   const GpuSpec& gpu() const { return gpu_; }
   // What memory_bound_time_s streams at: the calibrated elementwise kernel's bandwidth, else
@@ -94,6 +102,7 @@ private:
   std::optional<GemmEfficiencyTable> gemm_bf16_;
   std::optional<GemmEfficiencyTable> gemm_fp8_;
   std::optional<AttentionEfficiencyTable> attention_;
+  std::optional<std::string> attention_fallback_;
   double streaming_Bps_ = 0;
 };
 

@@ -13,12 +13,15 @@ std::optional<GpuCalibration> pick_calibration(const ClusterSpec& spec,
 } // namespace
 
 CostContext::CostContext(const ClusterSpec& spec, std::int64_t gpus,
-                         std::optional<GpuCalibration> calibration)
-    : CostContext(spec, gpus, pick_calibration(spec, std::move(calibration)), Resolved{}) {}
+                         std::optional<GpuCalibration> calibration,
+                         const std::string& attention_backend)
+    : CostContext(spec, gpus, pick_calibration(spec, std::move(calibration)), attention_backend,
+                  Resolved{}) {}
 
 CostContext::CostContext(const ClusterSpec& spec, std::int64_t gpus,
-                         const std::optional<GpuCalibration>& calibration, Resolved)
-    : cluster_(spec, gpus), calibrated_(calibration.has_value()), compute_(spec.gpu, calibration),
-      collectives_(cluster_, calibration) {}
+                         const std::optional<GpuCalibration>& calibration,
+                         const std::string& attention_backend, Resolved)
+    : cluster_(spec, gpus), calibrated_(calibration.has_value()),
+      compute_(spec.gpu, calibration, attention_backend), collectives_(cluster_, calibration) {}
 
 } // namespace foldplan

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "costmodel/collective_cost.hpp"
 #include "costmodel/compute_cost.hpp"
@@ -16,8 +17,11 @@ namespace foldplan {
 class CostContext {
 public:
   // Uses `calibration` when given, else the shipped calibration for the GPU, else physical models.
+  // Attention is priced from the calibration's `attention_backend` points: cuDNN, what Megatron
+  // runs, unless the caller predicts another kernel (`foldplan run`: "foldplan").
   CostContext(const ClusterSpec& spec, std::int64_t gpus,
-              std::optional<GpuCalibration> calibration = std::nullopt);
+              std::optional<GpuCalibration> calibration = std::nullopt,
+              const std::string& attention_backend = kDefaultAttentionBackend);
   CostContext(const CostContext&) = delete;
   CostContext& operator=(const CostContext&) = delete;
 
@@ -25,11 +29,17 @@ public:
   const ComputeCostModel& compute() const { return compute_; }
   const CollectiveCostModel& collectives() const { return collectives_; }
   bool calibrated() const { return calibrated_; }
+  // ComputeCostModel::attention_fallback: what priced attention when the asked backend's points
+  // did not.
+  const std::optional<std::string>& attention_fallback() const {
+    return compute_.attention_fallback();
+  }
 
 private:
   struct Resolved {}; // tag: `calibration` is final (given or built-in), resolved once
   CostContext(const ClusterSpec& spec, std::int64_t gpus,
-              const std::optional<GpuCalibration>& calibration, Resolved);
+              const std::optional<GpuCalibration>& calibration,
+              const std::string& attention_backend, Resolved);
 
   Cluster cluster_;
   bool calibrated_;

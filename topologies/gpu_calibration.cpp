@@ -16,7 +16,7 @@
 namespace foldplan {
 namespace {
 
-const std::vector<std::string> kAttentionBackends = {"cudnn", "flash"};
+const std::vector<std::string> kAttentionBackends = {"cudnn", "flash", "foldplan"};
 const std::vector<std::string> kCollectiveKinds = {"all_reduce",     "all_gather",
                                                    "reduce_scatter", "all_to_all",
                                                    "send_recv",      "send_recv_bidirectional"};

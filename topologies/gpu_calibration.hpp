@@ -14,8 +14,9 @@
 //    "memory": {"copy_Bps": 3.033e12, "elementwise_Bps": 3.124e12},
 //    "collectives": [{"kind": "all_reduce", "gpus": 2, "link": "nvlink", "bytes": 4096,
 //                     "time_s": 8.864e-06, "busbw_Bps": 4.621e8}, …]}
-// "measured.notes" and "collectives" may be omitted; the lists may be empty (the cost model then
-// uses its physical model for that part).
+// "backend" is one of "cudnn", "flash", "foldplan" (foldplan's own kernel, kernels/attention_*.cu);
+// a shape may be measured once per backend. "measured.notes" and "collectives" may be omitted; the
+// lists may be empty (the cost model then uses its physical model for that part).
 #pragma once
 
 #include <cstdint>
@@ -41,7 +42,10 @@ struct GemmMeasurement {
 struct AttentionMeasurement {
   std::int64_t batch = 1, heads = 0, kv_heads = 0, seq = 0, head_dim = 0;
   bool causal = true;
-  std::string backend;   // "cudnn", "flash"
+  // "cudnn" (cuDNN fused attention, what Megatron runs through Transformer Engine), "flash"
+  // (FlashAttention), "foldplan" (foldplan's own kernel, kernels/attention_*.cu, what
+  // `foldplan run` executes)
+  std::string backend;
   double fwd_tflops = 0; // counted as 4·b·h·s²·d/2 (causal; 4·b·h·s²·d when not)
   double bwd_tflops = 0; // counted as 2.5× the forward FLOPs
   bool operator==(const AttentionMeasurement&) const = default;

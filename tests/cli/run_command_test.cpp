@@ -1,16 +1,24 @@
 // `foldplan run` refusals that need no GPU: bad --layers, and — in a build without CUDA, as CI's —
 // the one-line refusal; with CUDA but no visible GPU, the GPU-count refusal. And --layers
-// rescaling itself: every per-layer shape kept.
+// rescaling itself: every per-layer shape kept; and what run predicts: attention priced from our
+// own kernel's measurements, cuDNN's (said so) where ours was not measured.
+#include <cmath>
 #include <cstdio>
 #include <string>
+#include <variant>
 
 #include <gtest/gtest.h>
 
 #include "cli/layer_scaling.hpp"
+#include "cli/run_prediction.hpp"
 #include "core/errors.hpp"
 #include "models/model_spec.hpp"
 #include "runtime/executor.hpp"
+#include "simulator/routed_lowering.hpp"
+#include "simulator/routing.hpp"
 #include "tests/cli/run_foldplan.hpp"
+#include "topologies/cluster_spec.hpp"
+#include "topologies/gpu_calibration.hpp"
 
 namespace {
 
@@ -76,6 +84,70 @@ TEST(LayerScaling, AListFormLayerPatternKeepsItsFirstEntries) {
   } catch (const foldplan::InputError& error) {
     EXPECT_EQ(error.field(), "--layers");
   }
+}
+
+// The attention ops' predicted times, forward and backward, over the first program.
+struct AttentionTimes {
+  int forward_ops = 0, backward_ops = 0;
+  double forward_s = 0, backward_s = 0; // of one op each; every op has the same shape here
+};
+
+AttentionTimes attention_times(const foldplan::StepProgram& program,
+                               const foldplan::cli::RunPrediction& prediction) {
+  AttentionTimes times;
+  for (const foldplan::Op& op : program.programs.front().ops) {
+    const auto* attention = std::get_if<foldplan::AttentionOpShape>(&op.shape);
+    if (attention == nullptr)
+      continue;
+    EXPECT_EQ(*attention, (foldplan::AttentionOpShape{1, 32, 8, 4096, 4096, 128, 128, true,
+                                                      attention->backward}));
+    const double seconds = prediction.op_time_s.front().at(op.id);
+    (attention->backward ? times.backward_ops : times.forward_ops) += 1;
+    (attention->backward ? times.backward_s : times.forward_s) = seconds;
+  }
+  return times;
+}
+
+TEST(RunPrediction, AttentionIsPricedFromOurKernel) {
+  const foldplan::Plan plan = foldplan::cli::scale_plan_layers(
+      foldplan::load_plan(write_plan("run_predict.json", "--gpus 1")), 2);
+  const foldplan::StepProgram program =
+      foldplan::lower_routed_plan(plan, foldplan::parse_routing_spec("balanced")).program;
+  const foldplan::cli::RunPrediction prediction = foldplan::cli::predict_run(plan, program);
+  EXPECT_FALSE(prediction.attention_note.has_value());
+  const AttentionTimes times = attention_times(program, prediction);
+  // 2 layers × 8 micro-batches (gbs 8, mbs 1, one GPU).
+  EXPECT_EQ(times.forward_ops, 16);
+  EXPECT_EQ(times.backward_ops, 16);
+  // The "foldplan" points of topologies/calibration/h100.json at this shape (kv 8 and kv 32, whose
+  // node is their geometric mean): 221.9 and 215.5 TFLOP/s forward, 196.7 and 199.4 backward —
+  // not cuDNN's 418.6 and 326.1.
+  const double flops = 4.0 * 32 * 4096.0 * 4096.0 * 128 / 2;
+  EXPECT_NEAR(times.forward_s, flops / (std::sqrt(221.9 * 215.5) * 1e12), 1e-12);
+  EXPECT_NEAR(times.backward_s, 2.5 * flops / (std::sqrt(196.7 * 199.4) * 1e12), 1e-12);
+}
+
+TEST(RunPrediction, WithoutOurKernelsPointsAttentionIsCudnnsAndSaysSo) {
+  foldplan::Plan plan = foldplan::cli::scale_plan_layers(
+      foldplan::load_plan(write_plan("run_predict_h200.json", "--gpus 1")), 2);
+  plan.cluster = foldplan::load_cluster("dgx-h200");
+  const foldplan::StepProgram program =
+      foldplan::lower_routed_plan(plan, foldplan::parse_routing_spec("balanced")).program;
+  const foldplan::cli::RunPrediction prediction = foldplan::cli::predict_run(plan, program);
+  EXPECT_EQ(prediction.attention_note,
+            "attention predicted from cudnn measurements: no foldplan points in the "
+            "H200-SXM5-141GB calibration");
+  // The H200's cuDNN point at this shape (topologies/calibration/h200.json).
+  const foldplan::GpuCalibration h200 = *foldplan::builtin_calibration("H200-SXM5-141GB");
+  double cudnn_fwd_tflops = 0;
+  for (const foldplan::AttentionMeasurement& point : h200.attention) {
+    if (point.heads == 32 && point.kv_heads == 8 && point.seq == 4096)
+      cudnn_fwd_tflops = point.fwd_tflops;
+  }
+  ASSERT_GT(cudnn_fwd_tflops, 0);
+  const double flops = 4.0 * 32 * 4096.0 * 4096.0 * 128 / 2;
+  EXPECT_NEAR(attention_times(program, prediction).forward_s, flops / (cudnn_fwd_tflops * 1e12),
+              1e-12);
 }
 
 } // namespace

@@ -93,7 +93,7 @@ TEST(GpuCalibration, BuiltinCalibrationsAreFoundByThePresetsGpuNames) {
   EXPECT_EQ(h100->gpu, "H100-SXM5-80GB");
   EXPECT_EQ(h100->gemm_bf16.size(), 531u);
   EXPECT_EQ(h100->gemm_fp8.size(), 225u);
-  EXPECT_EQ(h100->attention.size(), 36u);
+  EXPECT_EQ(h100->attention.size(), 57u); // 36 cudnn, 21 foldplan
   EXPECT_TRUE(h100->collectives.empty());
   EXPECT_EQ(h100->copy_Bps, 3033e9);
 
@@ -146,7 +146,7 @@ TEST(GpuCalibration, BadInputErrorsNameTheFieldTheValueAndTheRule) {
        "calibration.gemm.int8: unknown key (check its spelling, or remove it)"},
       {"/attention/0/kv_heads", 5, "calibration.attention[0].kv_heads: 5 does not divide heads 32"},
       {"/attention/0/backend", "xformers",
-       "calibration.attention[0].backend: \"xformers\" is not one of cudnn, flash"},
+       "calibration.attention[0].backend: \"xformers\" is not one of cudnn, flash, foldplan"},
       {"/attention/0/causal", 1,
        "calibration.attention[0].causal: expected true or false, got integer 1"},
       {"/attention/0/seq", -4096, "calibration.attention[0].seq: -4096 is not a positive integer"},
