@@ -3,6 +3,8 @@
 // divide, unknown presets, missing files, unwritable outputs, newer schemas, plans that contradict
 // their model. Each must end with exit code 2 and one line naming the field and the rule; none
 // may crash, hang or leave an output file behind.
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -28,8 +30,12 @@ struct BadInput {
 
 class BadInputCatalog : public ::testing::Test {
 protected:
+  static void TearDownTestSuite() { fs::remove_all(directory_); }
+
   static void SetUpTestSuite() {
-    directory_ = fs::path(::testing::TempDir()) / "foldplan_bad_inputs";
+    // One directory per process: test runs of other checkouts may share the temp dir.
+    directory_ = fs::path(::testing::TempDir()) /
+                 ("foldplan_bad_inputs_" + std::to_string(static_cast<long>(getpid())));
     fs::remove_all(directory_);
     fs::create_directories(directory_);
     const CommandResult written = run_foldplan(
