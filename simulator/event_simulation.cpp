@@ -106,10 +106,13 @@ void summarise_ranks(SimulationResult& result) {
 
 class EventSimulation {
 public:
+  // `ops_of` (when given) holds each program's ops in place of `program`'s own, which the folded
+  // simulation leaves empty rather than copy.
   EventSimulation(const StepProgram& program, const OpTimer& timer,
-                  const SimulationOptions& options)
-      : step_(program), timer_(timer), options_(options),
-        world_(static_cast<std::int32_t>(program.world_size)) {
+                  const SimulationOptions& options,
+                  const std::vector<RankProgram>* ops_of = nullptr)
+      : step_(program), ops_of_(ops_of != nullptr ? *ops_of : program.programs), timer_(timer),
+        options_(options), world_(static_cast<std::int32_t>(program.world_size)) {
     index_families();
     index_programs();
     index_ranks();
@@ -157,7 +160,7 @@ private:
   void index_programs() {
     programs_.resize(step_.programs.size());
     for (std::size_t p = 0; p < step_.programs.size(); ++p) {
-      const RankProgram& program = step_.programs[p];
+      const RankProgram& program = ops_of_[p];
       ProgramIndex& index = programs_[p];
       index.program = &program;
       const std::size_t n = program.ops.size();
@@ -553,6 +556,7 @@ private:
   }
 
   const StepProgram& step_;
+  const std::vector<RankProgram>& ops_of_;
   const OpTimer& timer_;
   const SimulationOptions& options_;
   const std::int32_t world_;
@@ -576,13 +580,13 @@ private:
 };
 
 // Simulates one representative per class and gives every rank its representative's figures.
-SimulationResult simulate_folded(const FoldedProgram& folded, const OpTimer& timer,
-                                 const SimulationOptions& options) {
+SimulationResult simulate_folded(const StepProgram& original, const FoldedProgram& folded,
+                                 const OpTimer& timer, const SimulationOptions& options) {
   const OpTimer representative_timer = [&](const Op& op, std::int64_t rank) {
     return timer(op, folded.representative[static_cast<std::size_t>(rank)]);
   };
   const SimulationResult classes =
-      EventSimulation(folded.program, representative_timer, options).run();
+      EventSimulation(folded.program, representative_timer, options, &original.programs).run();
   SimulationResult result;
   result.ranks.reserve(folded.class_of_rank.size());
   for (std::size_t rank = 0; rank < folded.class_of_rank.size(); ++rank) {
@@ -603,7 +607,7 @@ SimulationResult simulate_step(const StepProgram& program, const OpTimer& timer,
   if (options.fold_interchangeable_ranks) {
     if (const std::optional<FoldedProgram> folded = fold_interchangeable_ranks(program)) {
       try {
-        return simulate_folded(*folded, timer, options);
+        return simulate_folded(program, *folded, timer, options);
       } catch (const InputError&) {
         // A deadlock: the full simulation below names the real ranks that wait.
       } catch (const std::invalid_argument&) {

@@ -94,7 +94,7 @@ std::optional<FoldedProgram> fold_interchangeable_ranks(const StepProgram& progr
   }
   for (std::size_t c = 0; c < program.programs.size(); ++c) {
     folded.program.programs.push_back(
-        RankProgram{.ranks = {static_cast<std::int64_t>(c)}, .ops = program.programs[c].ops});
+        RankProgram{.ranks = {static_cast<std::int64_t>(c)}, .ops = {}});
   }
   return folded;
 }

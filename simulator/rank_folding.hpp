@@ -23,8 +23,10 @@
 namespace foldplan {
 
 struct FoldedProgram {
-  // One rank per class: rank k runs class k's program; a family has one group per make-up of its
-  // groups: their classes by position (a class repeated in a collective-only group appears once).
+  // One rank per class: rank k runs class k's program, whose ops stay in the original (program k
+  // here has none: copying a 1,024-GPU step's ops would cost as much as simulating them); a family
+  // has one group per make-up of its groups: their classes by position (a class repeated in a
+  // collective-only group appears once).
   StepProgram program;
   std::vector<std::int64_t> representative; // class → the lowest original rank of the class
   std::vector<std::int32_t> class_of_rank;  // original rank → class
