@@ -372,8 +372,12 @@ RenderedReport render_report(const ReportInput& input) {
                              plan.cluster.name, plan.training.seq_length,
                              plan.training.global_batch_size, input.origin, configuration(plan))));
   body += "<div class=\"cards\">\n";
-  body += card("estimated step", units::format_time(p.step_time_s));
-  body += card("simulated step", units::format_time(simulated.step_time_s));
+  // The estimate assumes balanced routing; the simulation routes as asked, so say which.
+  const bool balanced = input.routing.kind == RoutingKind::balanced;
+  body += card(balanced ? "estimated step" : "estimated step (balanced)",
+               units::format_time(p.step_time_s));
+  body += card(balanced ? "simulated step" : "simulated step (" + input.routing.text + ")",
+               units::format_time(simulated.step_time_s));
   body += card("MFU", percent(p.mfu));
   body += card("throughput per GPU", fmt::format("{:.0f} TFLOP/s", p.tflops_per_gpu));
   body += card("tokens per GPU", fmt::format("{:.0f} tok/s", p.tokens_per_s_per_gpu));

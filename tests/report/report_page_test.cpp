@@ -66,6 +66,9 @@ TEST(ReportPage, HasEverySectionAndFetchesNothing) {
   // The chosen plan's step appears in the cards, and the simulation ran.
   EXPECT_GT(report.simulated_step_time_s, 0);
   EXPECT_NE(html.find("+10.0%"), std::string::npos); // measured 10% over predicted
+  // The estimate is balanced, the simulation skewed: the cards say which is which.
+  EXPECT_NE(html.find(">estimated step (balanced)<"), std::string::npos);
+  EXPECT_NE(html.find(">simulated step (zipf:1.2)<"), std::string::npos);
 }
 
 TEST(ReportPage, WithoutSearchOrValidationThoseSectionsAreAbsent) {
@@ -76,6 +79,7 @@ TEST(ReportPage, WithoutSearchOrValidationThoseSectionsAreAbsent) {
   EXPECT_EQ(report.sections, (std::vector<std::string>{kCostSection, kMemorySection,
                                                        kTimelineSection, kTrafficSection}));
   EXPECT_EQ(report.html.find("id=\"search-space\""), std::string::npos);
+  EXPECT_NE(report.html.find(">simulated step<"), std::string::npos); // balanced: no qualifier
 }
 
 TEST(ReportPage, TimelineDrawsOneLanePerPipelineStage) {
