@@ -207,7 +207,10 @@ MoeLayerCheck check_combined_output(const MoeLayerSnapshot& gpu,
         choices_of_expert[gpu.topk_experts[choice]].push_back(choice);
     }
   std::vector<std::future<std::vector<float>>> outputs;
-  for (const auto& [expert, choices] : choices_of_expert) {
+  for (const auto& entry : choices_of_expert) {
+    // Named copies: clang 14 cannot capture structured bindings (C++20 allows it).
+    const auto expert = entry.first;
+    const auto& choices = entry.second;
     outputs.push_back(std::async(std::launch::async, [&gpu, expert, &choices] {
       std::vector<float> rows;
       for (const std::size_t choice : choices) {
