@@ -8,18 +8,13 @@
 
 #include "costmodel/cost_context.hpp"
 #include "costmodel/step_estimate.hpp"
+#include "tests/simulator/test_plans.hpp"
 
 namespace foldplan::report {
 namespace {
 
 Plan small_plan() {
-  Plan plan;
-  plan.model = load_model("mixtral-8x7b");
-  plan.cluster = load_cluster("dgx-h100");
-  plan.gpus = 16;
-  plan.training = {.seq_length = 4096, .global_batch_size = 32, .micro_batch_size = 1};
-  plan.parallel = make_parallel_config(16, {.tp = 2, .pp = 2, .ep = 8}, true);
-  validate_plan(plan);
+  Plan plan = testing_plans::make_plan("mixtral-8x7b", 16, {.tp = 2, .pp = 2, .ep = 8}, 32);
   const CostContext context(plan.cluster, plan.gpus);
   plan.prediction = estimate_step(context, plan).prediction;
   return plan;

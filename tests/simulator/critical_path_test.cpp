@@ -11,6 +11,7 @@
 #include "simulator/event_simulation.hpp"
 #include "simulator/lowering.hpp"
 #include "simulator/op_timer.hpp"
+#include "tests/simulator/test_plans.hpp"
 #include "topologies/cluster_spec.hpp"
 
 namespace foldplan {
@@ -20,14 +21,7 @@ constexpr std::size_t kCompute = stream_index(Stream::compute);
 
 // Mixtral-8x7B on 32 GPUs, TP2 PP4 EP4: 8 layers per stage; DP 4, GBS 64 → 16 micro-batches.
 Plan mixtral_pp4() {
-  Plan plan;
-  plan.model = load_model("mixtral-8x7b");
-  plan.cluster = load_cluster("dgx-h100");
-  plan.gpus = 32;
-  plan.training = {.seq_length = 4096, .global_batch_size = 64, .micro_batch_size = 1};
-  plan.parallel = make_parallel_config(32, {.tp = 2, .pp = 4, .ep = 4}, true);
-  validate_plan(plan);
-  return plan;
+  return testing_plans::make_plan("mixtral-8x7b", 32, {.tp = 2, .pp = 4, .ep = 4}, 64);
 }
 
 std::int64_t stage_of(const Plan& plan, std::int64_t rank) {

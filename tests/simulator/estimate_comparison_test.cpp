@@ -12,20 +12,14 @@
 #include "simulator/lowering.hpp"
 #include "simulator/op_timer.hpp"
 #include "simulator/routed_lowering.hpp"
+#include "tests/simulator/test_plans.hpp"
 #include "topologies/cluster_spec.hpp"
 
 namespace foldplan {
 namespace {
 
 Plan mixtral_pp4() {
-  Plan plan;
-  plan.model = load_model("mixtral-8x7b");
-  plan.cluster = load_cluster("dgx-h100");
-  plan.gpus = 32;
-  plan.training = {.seq_length = 4096, .global_batch_size = 64, .micro_batch_size = 1};
-  plan.parallel = make_parallel_config(32, {.tp = 2, .pp = 4, .ep = 4}, true);
-  validate_plan(plan);
-  return plan;
+  return testing_plans::make_plan("mixtral-8x7b", 32, {.tp = 2, .pp = 4, .ep = 4}, 64);
 }
 
 EstimateComparison compare(const Plan& plan, const std::string& routing_text) {

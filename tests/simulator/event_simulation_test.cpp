@@ -13,6 +13,7 @@
 #include "models/model_spec.hpp"
 #include "parallel/parallel_config.hpp"
 #include "simulator/lowering.hpp"
+#include "tests/simulator/test_plans.hpp"
 #include "topologies/cluster_spec.hpp"
 
 namespace foldplan {
@@ -383,16 +384,9 @@ TEST(EventSimulation, InterleavedPipelineMatchesTheBubbleFormula) {
                        Case{32, 4, 2, 16}, Case{32, 4, 4, 8}}) {
     SCOPED_TRACE("PP" + std::to_string(c.pp) + " VPP" + std::to_string(c.vpp) + " M" +
                  std::to_string(c.micro_batches));
-    Plan plan;
-    plan.model = load_model("mixtral-8x7b");
-    plan.cluster = load_cluster("dgx-h100");
-    plan.gpus = c.gpus;
     const std::int64_t dp = c.gpus / (2 * c.pp);
-    plan.training = {
-        .seq_length = 4096, .global_batch_size = dp * c.micro_batches, .micro_batch_size = 1};
-    plan.parallel =
-        make_parallel_config(c.gpus, {.tp = 2, .pp = c.pp, .vpp = c.vpp, .ep = 4}, true);
-    validate_plan(plan);
+    const Plan plan = testing_plans::make_plan(
+        "mixtral-8x7b", c.gpus, {.tp = 2, .pp = c.pp, .vpp = c.vpp, .ep = 4}, dp * c.micro_batches);
     const StepProgram program = lower_plan(plan);
 
     // Compute-stream ops of one layer pass (every Mixtral layer is alike).
