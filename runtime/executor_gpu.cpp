@@ -26,7 +26,9 @@
 #include "core/errors.hpp"
 #include "kernels/attention.hpp"
 #include "kernels/stream_bytes.hpp"
+#include "runtime/cuda_status_gpu.hpp"
 #include "runtime/executor.hpp"
+#include "runtime/grouped_gemm_gpu.hpp"
 #include "runtime/issue_schedule.hpp"
 #include "runtime/moe_layer.hpp"
 #include "runtime/preflight.hpp"
@@ -41,16 +43,6 @@ using Clock = std::chrono::steady_clock;
 // so the traffic is HBM traffic) instead of allocating an optimizer step's tens of GB.
 constexpr double kMemoryBoundBufferCap = 512.0 * 1024 * 1024;
 constexpr std::size_t kAlignment = 256;
-
-void check_cuda(cudaError_t status, const std::string& what) {
-  if (status != cudaSuccess)
-    throw ExecutionError(fmt::format("{}: CUDA error: {}", what, cudaGetErrorString(status)));
-}
-
-void check_cublas(cublasStatus_t status, const std::string& what) {
-  if (status != CUBLAS_STATUS_SUCCESS)
-    throw ExecutionError(fmt::format("{}: cuBLAS error: {}", what, cublasGetStatusString(status)));
-}
 
 // What every local rank and the watchdog share.
 struct ProcessState {
@@ -626,21 +618,31 @@ private:
                op.shape);
   }
 
-  void launch_shape(const Op& op, const GemmShape& gemm, const IssuedOp&, cudaStream_t,
+  void launch_shape(const Op& op, const GemmShape& gemm, const IssuedOp&, cudaStream_t op_stream,
                     const std::string& where) {
+    void* c = gemm.accumulate_fp32 ? buffers_.gemm_c_fp32.get() : buffers_.gemm_c.get();
+    if (gemm.groups > 1) {
+      grouped_gemm_.launch({.groups = gemm.groups,
+                            .m = gemm.m,
+                            .n = gemm.n,
+                            .k = gemm.k,
+                            .a = buffers_.gemm_a.get(),
+                            .b = buffers_.gemm_b.get(),
+                            .c = c,
+                            .accumulate_fp32 = gemm.accumulate_fp32},
+                           op_stream, where);
+      return;
+    }
     // Row-major C[m×n] = A[m×k]·B[k×n] is column-major Cᵀ = Bᵀ·Aᵀ: cuBLAS gets (n, m, k).
     const float alpha = 1.0f;
     const float beta = gemm.accumulate_fp32 ? 1.0f : 0.0f;
     const auto m = static_cast<int>(gemm.m), n = static_cast<int>(gemm.n),
                k = static_cast<int>(gemm.k);
-    void* c = gemm.accumulate_fp32 ? buffers_.gemm_c_fp32.get() : buffers_.gemm_c.get();
-    check_cublas(cublasGemmStridedBatchedEx(
-                     cublas(op.stream), CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha,
-                     buffers_.gemm_b.get(), CUDA_R_16BF, n, static_cast<long long>(k) * n,
-                     buffers_.gemm_a.get(), CUDA_R_16BF, k, static_cast<long long>(m) * k, &beta, c,
-                     gemm.accumulate_fp32 ? CUDA_R_32F : CUDA_R_16BF, n,
-                     static_cast<long long>(m) * n, static_cast<int>(gemm.groups),
-                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+    check_cublas(cublasGemmEx(cublas(op.stream), CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha,
+                              buffers_.gemm_b.get(), CUDA_R_16BF, n, buffers_.gemm_a.get(),
+                              CUDA_R_16BF, k, &beta, c,
+                              gemm.accumulate_fp32 ? CUDA_R_32F : CUDA_R_16BF, n,
+                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                  where);
   }
 
@@ -747,6 +749,7 @@ private:
   std::vector<std::pair<int, ncclComm_t>> family_comms_;
   std::array<cudaStream_t, kStreamCount> streams_{};
   std::array<cublasHandle_t, kStreamCount> cublas_{};
+  GroupedGemmStreams grouped_gemm_;
   Buffers buffers_;
   std::vector<cudaEvent_t> op_start_;
   cudaEvent_t step_begin_ = nullptr;
