@@ -41,7 +41,7 @@ TEST(FoldplanCommand, ModelsAndClustersListThePresets) {
   const CommandResult models = run_foldplan("models --json");
   ASSERT_EQ(models.exit_code, 0) << models.output;
   const nlohmann::json json = nlohmann::json::parse(models.output);
-  EXPECT_EQ(json["models"].size(), 10u);
+  EXPECT_EQ(json["models"].size(), 11u); // models/presets/*.json
   const CommandResult clusters = run_foldplan("clusters");
   EXPECT_EQ(clusters.exit_code, 0);
   EXPECT_NE(clusters.output.find("dgx-h100"), std::string::npos);

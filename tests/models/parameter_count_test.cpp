@@ -159,6 +159,7 @@ TEST(ParameterCount, WithinTwoPercentOfPublishedSizes) {
       {"qwen2-57b-a14b", 57e9, 14e9},   {"deepseek-v3", 671e9, 37e9},
       {"qwen3-235b-a22b", 235e9, 22e9}, {"llama3-70b", 70.6e9, 0},
       {"llama3-405b", 405e9, 0},        {"gpt3-175b", 175e9, 0},
+      {"llama3-8b", 8.03e9, 0},
   };
   for (const Published& model_size : published) {
     SCOPED_TRACE(model_size.preset);
