@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs a validation matrix on this machine's GPUs: for every plan of the matrix file, `foldplan
+# estimate` writes it, `foldplan validate` runs it and compares measured with predicted (the JSON
+# and a side-by-side Chrome trace land in --out); then tools/validate/summarize.py prints the table.
+# Needs a build with the GPU runtime. The matrices: tools/validate/matrix.txt (one GPU) and
+# tools/validate/matrix-2gpu.txt (two GPUs, --gpus 2).
+#
+#   scripts/validate-matrix.sh [--cluster dgx-h100] [--matrix FILE] [--gpus N] [--out DIR]
+#                              [--foldplan BIN] [--calibration FILE] [--only NAME]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cluster=dgx-h100
+matrix=tools/validate/matrix.txt
+gpus=1
+out=build/validation
+foldplan=build/cli/foldplan
+calibration=""
+only=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --cluster) cluster="$2"; shift 2 ;;
+    --matrix) matrix="$2"; shift 2 ;;
+    --gpus) gpus="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    --foldplan) foldplan="$2"; shift 2 ;;
+    --calibration) calibration="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    *) echo "validate-matrix.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$out"
+extra=(--local-gpus "$gpus")
+[[ -n "$calibration" ]] && extra+=(--calibration "$calibration")
+
+failed=0
+while IFS='|' read -r name estimate_flags validate_flags; do
+  name="$(echo "$name" | xargs)"
+  [[ -z "$name" || "$name" == \#* ]] && continue
+  [[ -n "$only" && "$name" != "$only" ]] && continue
+  echo "== $name" >&2
+  # shellcheck disable=SC2086
+  "$foldplan" estimate $estimate_flags --cluster "$cluster" --gpus "$gpus" \
+    -o "$out/$name.plan.json" >/dev/null
+  # shellcheck disable=SC2086
+  if ! "$foldplan" validate "$out/$name.plan.json" $validate_flags "${extra[@]}" \
+      -o "$out/$name.validation.json" --trace "$out/$name.trace.json" >"$out/$name.log" 2>&1; then
+    echo "   failed: $(tail -n 1 "$out/$name.log")" >&2
+    failed=1
+  fi
+done < "$matrix"
+python3 tools/validate/summarize.py "$out"/*.validation.json
+exit "$failed"
