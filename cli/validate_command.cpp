@@ -3,6 +3,10 @@
 // measured beside predicted with the relative error (cli/step_validation.hpp); the same as JSON
 // that `foldplan report --validation` draws; and, with --trace, one Chrome trace with the
 // predicted and measured timelines of every rank program side by side.
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "cli/command.hpp"
