@@ -21,6 +21,7 @@ void add_estimate_command(CLI::App& app, CommandAction& chosen);
 void add_simulate_command(CLI::App& app, CommandAction& chosen);
 void add_trace_command(CLI::App& app, CommandAction& chosen);
 void add_run_command(CLI::App& app, CommandAction& chosen);
+void add_validate_command(CLI::App& app, CommandAction& chosen);
 void add_report_command(CLI::App& app, CommandAction& chosen);
 
 } // namespace foldplan::cli

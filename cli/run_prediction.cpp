@@ -1,13 +1,13 @@
 #include "cli/run_prediction.hpp"
 
 #include "costmodel/cost_context.hpp"
-#include "simulator/event_simulation.hpp"
 #include "simulator/op_timer.hpp"
 
 namespace foldplan::cli {
 
-RunPrediction predict_run(const Plan& plan, const StepProgram& program) {
-  const CostContext context(plan.cluster, plan.gpus, std::nullopt, kRunAttentionBackend);
+RunPrediction predict_run(const Plan& plan, const StepProgram& program,
+                          const RunPredictionOptions& options) {
+  const CostContext context(plan.cluster, plan.gpus, options.calibration, kRunAttentionBackend);
   const CostModelOpTimer timer(context, program);
   RunPrediction prediction;
   for (const RankProgram& rank_program : program.programs) {
@@ -15,10 +15,14 @@ RunPrediction predict_run(const Plan& plan, const StepProgram& program) {
     for (const Op& op : rank_program.ops)
       own.emplace(op.id, timer(op, rank_program.ranks.front()));
   }
-  prediction.step_time_s = simulate_step(program, [&](const Op& op, std::int64_t rank) {
-                             return timer(op, rank);
-                           }).step_time_s;
+  prediction.simulation =
+      simulate_step(program, [&](const Op& op, std::int64_t rank) { return timer(op, rank); },
+                    {.record_timeline = options.record_timeline});
+  prediction.step_time_s = prediction.simulation.step_time_s;
   prediction.attention_note = context.attention_fallback();
+  prediction.calibration = options.calibration    ? options.calibration->gpu + " (given)"
+                           : context.calibrated() ? "built-in " + plan.cluster.gpu.name
+                                                  : "none (physical model)";
   return prediction;
 }
 

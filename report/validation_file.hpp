@@ -1,17 +1,31 @@
-// The measured-vs-predicted file `foldplan report --validation FILE` draws (docs/report.md):
-// a JSON object whose keys name a step or an op class and whose values are
-// {"predicted_s": seconds, "measured_s": seconds}, e.g.
+// The measured-vs-predicted file `foldplan report --validation FILE` draws (docs/report.md) and
+// `foldplan validate -o` writes: a JSON object whose keys name a step or an op class and whose
+// values are {"predicted_s": seconds, "measured_s": seconds}, e.g.
 //   {"step": {"predicted_s": 1.52, "measured_s": 1.61},
 //    "gemm": {"predicted_s": 0.91, "measured_s": 0.95}}
-// Any other key inside an entry is an error, so a misspelt field does not pass silently.
+// An entry may also hold "relative_error" (a number) and "ops" (a count), which `validate` writes;
+// any other key inside an entry is an error, so a misspelt field does not pass silently. The
+// top-level keys that describe the run (kValidationMetadataKeys) are not entries and are skipped.
 #pragma once
 
+#include <array>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace foldplan::report {
+
+inline constexpr std::string_view kValidationSchema = "foldplan.validation/1";
+
+// What `foldplan validate` writes beside the entries: the schema (checked when present), what ran
+// (plan, model, layers, device, world size, routing, calibration, steps, the slowest rank, a note
+// on how attention was priced) and the per-program view.
+inline constexpr std::array<std::string_view, 13> kValidationMetadataKeys = {
+    "schema",       "plan",           "model",       "layers",       "device",
+    "world_size",   "routing",        "calibration", "warmup_steps", "timed_steps",
+    "slowest_rank", "attention_note", "programs"};
 
 struct ValidationEntry {
   std::string name;
@@ -23,7 +37,8 @@ struct ValidationEntry {
 };
 
 // "step" first when present, then the others in name order. InputError naming the entry's field
-// for anything else than non-negative numbers under those two keys, and for an empty object.
+// for anything else than non-negative numbers under those two keys (and the optional ones above),
+// for a newer schema, and for an object without entries.
 std::vector<ValidationEntry> validation_from_json(const nlohmann::json& json,
                                                   const std::string& path = "validation");
 std::vector<ValidationEntry> load_validation(const std::string& path);

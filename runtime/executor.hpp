@@ -57,9 +57,9 @@ public:
 };
 
 // Whether this build can execute (CUDA, cuBLAS and NCCL were found); require_gpu_runtime refuses
-// in one line (InputError) where it cannot.
+// in one line (InputError naming `command`) where it cannot.
 bool runtime_has_gpu_support();
-void require_gpu_runtime();
+void require_gpu_runtime(const std::string& command = "foldplan run");
 
 // InputError for refusals before any allocation (no CUDA in this build, world size, memory, an op
 // the runtime cannot run); ExecutionError for failures while running.

@@ -428,6 +428,7 @@ public:
     check_cuda(cudaEventCreate(&step_begin_), "creating events");
     const int steps = run_.options->warmup_steps + run_.options->timed_steps;
     std::vector<std::vector<double>> op_samples(count);
+    std::vector<std::vector<double>> start_samples(count);
     std::vector<double> step_samples;
     for (int step = 0; step < steps; ++step) {
       issue_step();
@@ -435,33 +436,40 @@ public:
         continue;
       double step_s = 0;
       for (std::size_t index = 0; index < count; ++index) {
-        float op_ms = 0, end_ms = 0;
+        float op_ms = 0, start_ms = 0, end_ms = 0;
         check_cuda(cudaEventElapsedTime(&op_ms, op_start_[index], run_.op_end[index]),
+                   "reading op times");
+        check_cuda(cudaEventElapsedTime(&start_ms, step_begin_, op_start_[index]),
                    "reading op times");
         check_cuda(cudaEventElapsedTime(&end_ms, step_begin_, run_.op_end[index]),
                    "reading op times");
         op_samples[index].push_back(op_ms * 1e-3);
+        start_samples[index].push_back(start_ms * 1e-3);
         step_s = std::max(step_s, end_ms * 1e-3);
       }
       step_samples.push_back(step_s);
     }
     run_.measurement.rank = run_.rank;
     run_.measurement.step_time_s = median(step_samples);
-    for (std::vector<double>& samples : op_samples)
-      run_.measurement.op_time_s.push_back(median(samples));
+    for (std::size_t index = 0; index < count; ++index) {
+      run_.measurement.op_time_s.push_back(median(op_samples[index]));
+      run_.measurement.op_start_s.push_back(median(start_samples[index]));
+    }
   }
 
-  // Every rank's measurements to every rank, over the world communicator: op times padded to
-  // the longest program, the step time in front.
+  // Every rank's measurements to every rank, over the world communicator: the step time, then
+  // op times and op start offsets, each padded to the longest program.
   std::vector<RankMeasurement> gather(int world_size) {
     std::size_t longest = 0;
     for (const RankProgram& program : run_.program->programs)
       longest = std::max(longest, program.ops.size());
-    const std::size_t row = longest + 1;
+    const std::size_t row = 1 + 2 * longest;
     std::vector<double> mine(row, 0.0);
     mine[0] = run_.measurement.step_time_s;
     std::copy(run_.measurement.op_time_s.begin(), run_.measurement.op_time_s.end(),
               mine.begin() + 1);
+    std::copy(run_.measurement.op_start_s.begin(), run_.measurement.op_start_s.end(),
+              mine.begin() + 1 + static_cast<std::ptrdiff_t>(longest));
     DeviceBuffer send, receive;
     send.allocate(static_cast<double>(row * sizeof(double)), "gather");
     receive.allocate(static_cast<double>(row * sizeof(double) * world_size), "gather");
@@ -482,9 +490,11 @@ public:
     for (int rank = 0; rank < world_size; ++rank) {
       const double* values = all.data() + static_cast<std::size_t>(rank) * row;
       const std::size_t ops = program_of_rank(*run_.program, rank)->ops.size();
+      const double* starts = values + 1 + longest;
       ranks.push_back({.rank = rank,
                        .step_time_s = values[0],
-                       .op_time_s = std::vector<double>(values + 1, values + 1 + ops)});
+                       .op_time_s = std::vector<double>(values + 1, values + 1 + ops),
+                       .op_start_s = std::vector<double>(starts, starts + ops)});
     }
     return ranks;
   }
@@ -806,7 +816,7 @@ bool runtime_has_gpu_support() {
   return true;
 }
 
-void require_gpu_runtime() {}
+void require_gpu_runtime(const std::string& /*command*/) {}
 
 ExecutionResult execute_step_program(const StepProgram& program, const ExecutorOptions& options) {
   const EnvironmentReader environment =

@@ -8,10 +8,10 @@ bool runtime_has_gpu_support() {
   return false;
 }
 
-void require_gpu_runtime() {
-  throw InputError("foldplan run", "this build has no CUDA/NCCL runtime (CMake found no CUDA "
-                                   "toolkit with cuBLAS and NCCL); rebuild where they are "
-                                   "installed");
+void require_gpu_runtime(const std::string& command) {
+  throw InputError(command, "this build has no CUDA/NCCL runtime (CMake found no CUDA "
+                            "toolkit with cuBLAS and NCCL); rebuild where they are "
+                            "installed");
 }
 
 ExecutionResult execute_step_program(const StepProgram& /*program*/,

@@ -17,21 +17,30 @@ constexpr std::array<std::string_view, 9> kClasses = {
     "GEMM",           "attention",  "memory-bound", "all-reduce", "all-gather",
     "reduce-scatter", "all-to-all", "all-to-all-v", "send/recv"};
 
-nlohmann::json program_to_json(const MeasuredProgram& program) {
+nlohmann::json seconds_by_op_to_json(const std::map<int, double>& seconds_by_op) {
   nlohmann::json times = nlohmann::json::object();
-  for (const auto& [id, seconds] : program.op_time_s)
+  for (const auto& [id, seconds] : seconds_by_op)
     times[std::to_string(id)] = seconds;
-  return {{"ranks", program.ranks},
-          {"measured_rank", program.measured_rank},
-          {"op_time_s", std::move(times)}};
+  return times;
 }
 
-MeasuredProgram program_from_json(const nlohmann::json& json, const std::string& path) {
-  JsonObject object(json, path);
-  MeasuredProgram program{.ranks = object.integer_list("ranks"),
-                          .measured_rank = object.integer("measured_rank")};
-  for (const auto& [id, seconds] : object.number_map("op_time_s")) {
-    const std::string field = object.field("op_time_s") + "." + id;
+nlohmann::json program_to_json(const MeasuredProgram& program) {
+  nlohmann::json json = {{"ranks", program.ranks},
+                         {"measured_rank", program.measured_rank},
+                         {"op_time_s", seconds_by_op_to_json(program.op_time_s)}};
+  if (!program.op_start_s.empty())
+    json["op_start_s"] = seconds_by_op_to_json(program.op_start_s);
+  return json;
+}
+
+// The map under `key` (op id → seconds); an absent optional key reads as empty.
+std::map<int, double> seconds_by_op_from_json(JsonObject& object, const std::string& key,
+                                              bool required) {
+  std::map<int, double> seconds_by_op;
+  if (!required && object.optional_value(key) == nullptr)
+    return seconds_by_op;
+  for (const auto& [id, seconds] : object.number_map(key)) {
+    const std::string field = object.field(key) + "." + id;
     std::size_t parsed = 0;
     int value = 0;
     try {
@@ -41,8 +50,17 @@ MeasuredProgram program_from_json(const nlohmann::json& json, const std::string&
     }
     if (parsed != id.size() || value < 0)
       throw InputError(field, "an op id is a non-negative integer");
-    program.op_time_s.emplace(value, seconds);
+    seconds_by_op.emplace(value, seconds);
   }
+  return seconds_by_op;
+}
+
+MeasuredProgram program_from_json(const nlohmann::json& json, const std::string& path) {
+  JsonObject object(json, path);
+  MeasuredProgram program{.ranks = object.integer_list("ranks"),
+                          .measured_rank = object.integer("measured_rank"),
+                          .op_time_s = seconds_by_op_from_json(object, "op_time_s", true),
+                          .op_start_s = seconds_by_op_from_json(object, "op_start_s", false)};
   object.reject_unknown_keys();
   return program;
 }
@@ -94,8 +112,11 @@ MeasuredStep summarize_measurements(const StepProgram& program,
     const auto source = std::find_if(ranks.begin(), ranks.end(), [&](const RankMeasurement& r) {
       return r.rank == entry.measured_rank;
     });
-    for (std::size_t index = 0; index < rank_program.ops.size(); ++index)
+    for (std::size_t index = 0; index < rank_program.ops.size(); ++index) {
       entry.op_time_s.emplace(rank_program.ops[index].id, source->op_time_s.at(index));
+      if (!source->op_start_s.empty())
+        entry.op_start_s.emplace(rank_program.ops[index].id, source->op_start_s.at(index));
+    }
     measured.programs.push_back(std::move(entry));
   }
   return measured;

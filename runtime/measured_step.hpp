@@ -1,6 +1,7 @@
 // What `foldplan run` measured, as the file it writes ("schema": "foldplan.measured/1"), laid out
 // like what `foldplan simulate` predicts so the two line up op by op: one entry per RankProgram
-// (the ranks that share it, and op id → measured seconds on one of them), every rank's step time,
+// (the ranks that share it, and op id → measured seconds and start offset on one of them), every
+// rank's step time,
 // the step time (the slowest rank's), and the MoE layer checks. Plus the per-class view the table
 // prints (GEMM, attention, memory-bound, each collective kind, send/recv).
 #pragma once
@@ -26,6 +27,9 @@ struct RankMeasurement {
   std::int64_t rank = 0;
   double step_time_s = 0;             // median over timed steps: first op start to last op end
   std::vector<double> op_time_s = {}; // by op position in the rank's program
+  // By op position: when the op started, seconds after the step's start on this rank (the event
+  // every stream waits on first); empty when not recorded.
+  std::vector<double> op_start_s = {};
   bool operator==(const RankMeasurement&) const = default;
 };
 
@@ -43,6 +47,9 @@ struct MeasuredProgram {
   std::vector<std::int64_t> ranks = {}; // the ranks that run this program
   std::int64_t measured_rank = 0;       // whose op times are given: the program's slowest rank
   std::map<int, double> op_time_s = {}; // op id → seconds per step (median over timed steps)
+  // Op id → when the op started, seconds after the measured rank's step start (median over timed
+  // steps); empty in files written before it was recorded.
+  std::map<int, double> op_start_s = {};
   bool operator==(const MeasuredProgram&) const = default;
 };
 

@@ -6,14 +6,19 @@
 namespace foldplan {
 namespace {
 
-constexpr double kMicrosecondsPerSecond = 1e6; // the format's time unit
+constexpr double kMicrosecondsPerSecond = kChromeTraceMicrosecondsPerSecond;
 
 nlohmann::json metadata_event(const char* what, std::int64_t pid, std::int64_t tid,
                               const std::string& name) {
-  return {{"ph", "M"}, {"name", what}, {"pid", pid}, {"tid", tid}, {"args", {{"name", name}}}};
+  return chrome_trace_metadata(what, pid, tid, {{"name", name}});
 }
 
 } // namespace
+
+nlohmann::json chrome_trace_metadata(const char* what, std::int64_t pid, std::int64_t tid,
+                                     nlohmann::json args) {
+  return {{"ph", "M"}, {"name", what}, {"pid", pid}, {"tid", tid}, {"args", std::move(args)}};
+}
 
 std::vector<std::int64_t> first_rank_of_each_program(const StepProgram& program) {
   std::vector<std::int64_t> ranks;

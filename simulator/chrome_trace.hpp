@@ -17,6 +17,13 @@ namespace foldplan {
 nlohmann::json chrome_trace(const StepProgram& program, const SimulationResult& result,
                             const std::vector<std::int64_t>& ranks);
 
+// The format's metadata event ("ph": "M") `what` ("process_name", "thread_name",
+// "process_sort_index"…) for process `pid`, thread `tid`, with `args`.
+nlohmann::json chrome_trace_metadata(const char* what, std::int64_t pid, std::int64_t tid,
+                                     nlohmann::json args);
+
+inline constexpr double kChromeTraceMicrosecondsPerSecond = 1e6; // the format's time unit
+
 // The first rank of every program (one per pipeline stage for a lowered plan; under skewed
 // routing one per stage and place in the ETP×EP group).
 std::vector<std::int64_t> first_rank_of_each_program(const StepProgram& program);

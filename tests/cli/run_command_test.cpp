@@ -13,7 +13,6 @@
 #include "cli/run_prediction.hpp"
 #include "core/errors.hpp"
 #include "models/model_spec.hpp"
-#include "runtime/executor.hpp"
 #include "simulator/routed_lowering.hpp"
 #include "simulator/routing.hpp"
 #include "tests/cli/run_foldplan.hpp"
@@ -45,18 +44,7 @@ TEST(RunCommand, LayersMustSplitOverThePipelineStages) {
 }
 
 TEST(RunCommand, RefusesInOneLineWithoutAGpuRuntime) {
-  const std::string plan = write_plan("run_1gpu.json", "--gpus 1");
-  if (!foldplan::runtime::runtime_has_gpu_support()) {
-    expect_input_error("run " + plan + " --layers 2",
-                       "foldplan run: this build has no CUDA/NCCL runtime (CMake found no CUDA "
-                       "toolkit with cuBLAS and NCCL); rebuild where they are installed");
-    return;
-  }
-  const CommandResult result = run_foldplan("run " + plan + " --layers 2");
-  if (result.output.find("0 visible") == std::string::npos)
-    GTEST_SKIP() << "a GPU is visible: the refusal is for machines without one";
-  const std::string expected = "--local-gpus: 1 GPU(s) needed but 0 visible";
-  expect_input_error("run " + plan + " --layers 2", expected);
+  foldplan::testing_cli::expect_gpu_refusal("run", write_plan("run_1gpu.json", "--gpus 1"));
 }
 
 TEST(LayerScaling, KeepsEveryPerLayerShapeAndDropsTheStalePrediction) {

@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "runtime/executor.hpp"
+
 namespace foldplan::testing_cli {
 
 struct CommandResult {
@@ -37,6 +39,24 @@ inline void expect_input_error(const std::string& arguments, const std::string& 
   const CommandResult result = run_foldplan(arguments);
   EXPECT_EQ(result.exit_code, 2) << arguments << "\n" << result.output;
   EXPECT_EQ(result.output, "foldplan: error: " + expected_message + "\n") << arguments;
+}
+
+// `foldplan <command> <plan> --layers 2` where nothing can run it: in a build without CUDA (CI's)
+// the one-line refusal naming the command; with CUDA but no visible GPU the GPU-count refusal.
+// Skips the test where a GPU is visible.
+inline void expect_gpu_refusal(const std::string& command, const std::string& plan) {
+  const std::string arguments = command + " " + plan + " --layers 2";
+  if (!runtime::runtime_has_gpu_support()) {
+    expect_input_error(arguments, "foldplan " + command +
+                                      ": this build has no CUDA/NCCL runtime (CMake found no CUDA "
+                                      "toolkit with cuBLAS and NCCL); rebuild where they are "
+                                      "installed");
+    return;
+  }
+  const CommandResult result = run_foldplan(arguments);
+  if (result.output.find("0 visible") == std::string::npos)
+    GTEST_SKIP() << "a GPU is visible: the refusal is for machines without one";
+  expect_input_error(arguments, "--local-gpus: 1 GPU(s) needed but 0 visible");
 }
 
 // Writes the plan `foldplan estimate <estimate_flags> -o` makes to a fresh file in the test

@@ -86,6 +86,21 @@ TEST(ExecutorGpu, EveryOpKindRunsAndIsTimedOnOneGpu) {
     longest = std::max(longest, times[index]);
   }
   EXPECT_GE(result.ranks[0].step_time_s, longest);
+  // Every op starts after the step's start and after each op it depends on ends (up to the
+  // events' 0.5 µs resolution), and ends within the step.
+  const std::vector<double>& starts = result.ranks[0].op_start_s;
+  ASSERT_EQ(starts.size(), times.size());
+  constexpr double kEventResolution_s = 1e-6;
+  for (std::size_t index = 0; index < starts.size(); ++index) {
+    const Op& op = program.programs[0].ops[index];
+    EXPECT_GE(starts[index], 0) << op.name;
+    EXPECT_LE(starts[index] + times[index], result.ranks[0].step_time_s + kEventResolution_s)
+        << op.name;
+    for (const int dep : op.deps) {
+      const auto position = static_cast<std::size_t>(dep);
+      EXPECT_GE(starts[index] + kEventResolution_s, starts[position] + times[position]) << op.name;
+    }
+  }
   // 8× the FLOPs: between 4× and 12× the time (the small one is less efficient).
   EXPECT_GT(times[1] / times[0], 4.0);
   EXPECT_LT(times[1] / times[0], 12.0);
@@ -139,6 +154,7 @@ TEST(ExecutorGpu, SplitGroupsCarryTransfersAndCollectivesOnTwoGpus) {
   for (const RankMeasurement& rank : result.ranks) {
     for (const double time : rank.op_time_s)
       EXPECT_GT(time, 0);
+    EXPECT_EQ(rank.op_start_s.size(), rank.op_time_s.size()); // gathered from both ranks
   }
 }
 

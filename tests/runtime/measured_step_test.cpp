@@ -41,9 +41,12 @@ StepProgram three_rank_program() {
 }
 
 std::vector<RankMeasurement> measurements() {
-  return {{.rank = 0, .step_time_s = 0.010, .op_time_s = {0.004, 0.003}},
-          {.rank = 1, .step_time_s = 0.012, .op_time_s = {0.005, 0.006}},
-          {.rank = 2, .step_time_s = 0.011, .op_time_s = {0.0045, 0.0035}}};
+  return {{.rank = 0, .step_time_s = 0.010, .op_time_s = {0.004, 0.003}, .op_start_s = {0, 0.005}},
+          {.rank = 1, .step_time_s = 0.012, .op_time_s = {0.005, 0.006}, .op_start_s = {0, 0.006}},
+          {.rank = 2,
+           .step_time_s = 0.011,
+           .op_time_s = {0.0045, 0.0035},
+           .op_start_s = {0.001, 0.0075}}};
 }
 
 TEST(MeasuredStep, TheStepIsTheSlowestRankAndEachProgramReportsItsSlowestRank) {
@@ -56,7 +59,20 @@ TEST(MeasuredStep, TheStepIsTheSlowestRankAndEachProgramReportsItsSlowestRank) {
   ASSERT_EQ(measured.programs.size(), 2u);
   EXPECT_EQ(measured.programs[0].measured_rank, 2); // 0.011 s beats rank 0's 0.010 s
   EXPECT_EQ(measured.programs[0].op_time_s, (std::map<int, double>{{0, 0.0045}, {1, 0.0035}}));
+  // The start offsets come from the same rank as the times.
+  EXPECT_EQ(measured.programs[0].op_start_s, (std::map<int, double>{{0, 0.001}, {1, 0.0075}}));
   EXPECT_EQ(measured.programs[1].measured_rank, 1);
+  EXPECT_EQ(measured.programs[1].op_start_s, (std::map<int, double>{{0, 0}, {1, 0.006}}));
+}
+
+TEST(MeasuredStep, MeasurementsWithoutStartOffsetsLeaveThemEmpty) {
+  std::vector<RankMeasurement> ranks = measurements();
+  for (RankMeasurement& rank : ranks)
+    rank.op_start_s.clear();
+  const MeasuredStep measured = summarize_measurements(three_rank_program(), ranks, "H100", 1, 3);
+  EXPECT_TRUE(measured.programs[0].op_start_s.empty());
+  EXPECT_EQ(measured.programs[0].op_time_s.size(), 2u);
+  EXPECT_FALSE(measured_step_to_json(measured)["programs"][0].contains("op_start_s"));
 }
 
 TEST(MeasuredStep, JsonRoundTripsAndIsStrict) {
@@ -67,7 +83,18 @@ TEST(MeasuredStep, JsonRoundTripsAndIsStrict) {
   const nlohmann::json json = measured_step_to_json(measured);
   EXPECT_EQ(json["schema"], "foldplan.measured/1");
   EXPECT_EQ(json["programs"][0]["op_time_s"]["1"], 0.0035);
+  EXPECT_EQ(json["programs"][0]["op_start_s"]["1"], 0.0075);
   EXPECT_EQ(measured_step_from_json(json), measured);
+  // A file written before start offsets were recorded still reads, with none.
+  nlohmann::json older = json;
+  for (nlohmann::json& program : older["programs"])
+    program.erase("op_start_s");
+  const MeasuredStep read_older = measured_step_from_json(older);
+  EXPECT_TRUE(read_older.programs[0].op_start_s.empty());
+  EXPECT_EQ(read_older.programs[0].op_time_s, measured.programs[0].op_time_s);
+  nlohmann::json bad_start = json;
+  bad_start["programs"][1]["op_start_s"]["0"] = "soon";
+  EXPECT_THROW(measured_step_from_json(bad_start), InputError);
   nlohmann::json unknown = json;
   unknown["surprise"] = 1;
   EXPECT_THROW(measured_step_from_json(unknown), InputError);
