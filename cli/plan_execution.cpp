@@ -6,6 +6,7 @@
 
 #include "cli/layer_scaling.hpp"
 #include "core/errors.hpp"
+#include "core/file_io.hpp"
 #include "costmodel/memory_model.hpp"
 #include "parallel/rank_groups.hpp"
 #include "runtime/executor.hpp"
@@ -140,6 +141,60 @@ PlanExecution execute_plan(const PlanExecutionOptions& options, const std::strin
       execution.program, result.ranks, result.device, options.warmup, options.steps);
   execution.measured.moe_checks = result.moe_checks;
   execution.measured.metadata = execution_metadata(options, execution, memory.total_bytes());
+  return execution;
+}
+
+PlanExecution replay_plan(const PlanExecutionOptions& options, const std::string& measured_path,
+                          const std::string& measured_flag) {
+  PlanExecution execution{.measured =
+                              runtime::measured_step_from_json(read_json_file(measured_path))};
+  const runtime::MeasuredStep& measured = execution.measured;
+  const nlohmann::json& metadata = measured.metadata;
+  const std::string field = measured_flag + " " + measured_path;
+  std::optional<std::int64_t> layers = options.layers;
+  if (const auto ran = metadata.find("layers"); ran != metadata.end() && ran->is_number_integer()) {
+    if (layers && *layers != ran->get<std::int64_t>())
+      throw InputError("--layers", fmt::format("{} is not the {} layers {} ran", *layers,
+                                               ran->get<std::int64_t>(), measured_path));
+    layers = ran->get<std::int64_t>();
+  }
+  std::string routing = options.routing;
+  if (const auto ran = metadata.find("routing"); ran != metadata.end() && ran->is_string()) {
+    // "balanced" is also the flag's default: only another value contradicts the file.
+    if (routing != "balanced" && routing != ran->get<std::string>())
+      throw InputError("--routing", fmt::format("{} is not the routing {} ran with ({})", routing,
+                                                measured_path, ran->get<std::string>()));
+    routing = ran->get<std::string>();
+  }
+  execution.plan = load_plan(options.plan_path);
+  if (layers)
+    execution.plan = scale_plan_layers(execution.plan, *layers);
+  execution.routing = parse_routing_spec(routing);
+  RunPredictionOptions prediction_options{.record_timeline = options.record_timeline};
+  if (!options.calibration.empty())
+    prediction_options.calibration = load_calibration(options.calibration);
+  execution.program = lower_routed_plan(execution.plan, execution.routing).program;
+
+  // The measured programs must be this program's: same ranks, every op timed.
+  const std::string mismatch =
+      "was measured with another plan, --layers or --routing than " + options.plan_path;
+  if (measured.world_size != execution.program.world_size ||
+      measured.programs.size() != execution.program.programs.size())
+    throw InputError(field, mismatch);
+  for (std::size_t index = 0; index < measured.programs.size(); ++index) {
+    const RankProgram& rank_program = execution.program.programs[index];
+    const runtime::MeasuredProgram& measured_program = measured.programs[index];
+    if (measured_program.ranks != rank_program.ranks ||
+        measured_program.op_time_s.size() != rank_program.ops.size())
+      throw InputError(field, mismatch);
+    for (const Op& op : rank_program.ops) {
+      if (!measured_program.op_time_s.contains(op.id))
+        throw InputError(field, mismatch);
+    }
+  }
+  execution.prediction = predict_run(execution.plan, execution.program, prediction_options);
+  execution.checks_passed = std::all_of(measured.moe_checks.begin(), measured.moe_checks.end(),
+                                        [](const auto& check) { return check.passed; });
   return execution;
 }
 

@@ -55,6 +55,14 @@ struct PlanExecution {
 // the run fails.
 PlanExecution execute_plan(const PlanExecutionOptions& options, const std::string& command);
 
+// An execution measured earlier (`foldplan run -o`, `foldplan validate --measured`) predicted
+// again, with options.calibration, without a GPU: the plan lowered with the layers and routing the
+// file names (--layers and --routing, when given, must agree with it). InputError naming
+// `measured_flag` when the file's programs are not the plan's (another plan, --layers or
+// --routing).
+PlanExecution replay_plan(const PlanExecutionOptions& options, const std::string& measured_path,
+                          const std::string& measured_flag);
+
 // What `run` and `validate` do with an execution, as one exit code: execute_plan (its refusal named
 // "foldplan VERB"); on the reporting process, `report`, which prints and writes what the command
 // shows and returns the files it wrote; then, unless `json`, the MoE layer checks and "wrote FILE"

@@ -1,7 +1,10 @@
 #include "cli/step_validation.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <stdexcept>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -30,6 +33,27 @@ std::vector<ValidationRow> compare_classes(const RankProgram& rank_program,
   return rows;
 }
 
+std::vector<ValidationRow> group_ops_by_name(const RankProgram& rank_program,
+                                             const std::map<int, double>& measured_s,
+                                             const std::map<int, double>& predicted_s) {
+  std::vector<ValidationRow> groups;
+  for (const Op& op : rank_program.ops) {
+    const std::string name = op_group_name(op.name);
+    auto group = std::find_if(groups.begin(), groups.end(),
+                              [&](const ValidationRow& row) { return row.name == name; });
+    if (group == groups.end())
+      group = groups.insert(groups.end(), ValidationRow{.name = name});
+    ++group->ops;
+    group->measured_s += measured_s.at(op.id);
+    group->predicted_s += predicted_s.at(op.id);
+  }
+  std::stable_sort(
+      groups.begin(), groups.end(), [](const ValidationRow& a, const ValidationRow& b) {
+        return std::abs(a.predicted_s - a.measured_s) > std::abs(b.predicted_s - b.measured_s);
+      });
+  return groups;
+}
+
 nlohmann::json row_to_json(const ValidationRow& row) {
   nlohmann::json json = nlohmann::json::object();
   if (row.ops > 0)
@@ -55,7 +79,19 @@ std::string rank_list(const std::vector<std::int64_t>& ranks) {
 
 } // namespace
 
-std::string validation_table(const StepValidation& validation) {
+std::string op_group_name(const std::string& op_name) {
+  constexpr std::string_view kLayer = "layer";
+  if (op_name.rfind(kLayer, 0) != 0)
+    return op_name;
+  std::size_t position = kLayer.size();
+  while (position < op_name.size() && std::isdigit(static_cast<unsigned char>(op_name[position])))
+    ++position;
+  if (position == kLayer.size() || position >= op_name.size() || op_name[position] != '.')
+    return op_name;
+  return op_name.substr(position + 1);
+}
+
+std::string validation_table(const StepValidation& validation, std::size_t top_ops) {
   const ProgramValidation& slowest = validation.programs.at(validation.slowest_program);
   Table table({{fmt::format("rank {} (slowest)", validation.slowest_rank), Align::left},
                {"ops", Align::right},
@@ -74,6 +110,22 @@ std::string validation_table(const StepValidation& validation) {
   std::string text = table.render();
   text += "(error = predicted / measured - 1; class times are op times summed over the step, and "
           "ops on different streams overlap)\n";
+  if (top_ops > 0 && !validation.ops_by_name.empty()) {
+    Table ops({{"largest differences", Align::left},
+               {"ops", Align::right},
+               {"measured ms", Align::right},
+               {"predicted ms", Align::right},
+               {"error", Align::right}});
+    for (std::size_t index = 0; index < std::min(top_ops, validation.ops_by_name.size()); ++index) {
+      const ValidationRow& row = validation.ops_by_name[index];
+      std::vector<std::string> cells = {row.name, std::to_string(row.ops)};
+      for (std::string& cell : time_cells(row))
+        cells.push_back(std::move(cell));
+      ops.add_row(std::move(cells));
+    }
+    text += "\n" + ops.render() +
+            "(ops of one name summed over layers and micro-batches, on the slowest rank)\n";
+  }
   if (validation.programs.size() < 2)
     return text;
   Table programs({{"program ranks", Align::left},
@@ -118,6 +170,10 @@ StepValidation compare_step(const StepProgram& program, const runtime::MeasuredS
          .classes = compare_classes(program.programs[index], measured_program.op_time_s,
                                     prediction.op_time_s[index])});
   }
+  const std::size_t slowest = validation.slowest_program;
+  validation.ops_by_name =
+      group_ops_by_name(program.programs[slowest], measured.programs[slowest].op_time_s,
+                        prediction.op_time_s[slowest]);
   return validation;
 }
 
@@ -151,6 +207,13 @@ nlohmann::json validation_to_json(const StepValidation& validation,
                         {"classes", std::move(classes)}});
   }
   json["programs"] = std::move(programs);
+  nlohmann::json ops_by_name = nlohmann::json::array();
+  for (const ValidationRow& row : validation.ops_by_name) {
+    nlohmann::json entry = row_to_json(row);
+    entry["name"] = row.name;
+    ops_by_name.push_back(std::move(entry));
+  }
+  json["ops_by_name"] = std::move(ops_by_name);
   return json;
 }
 

@@ -42,16 +42,23 @@ struct StepValidation {
   std::int64_t slowest_rank = 0;
   std::size_t slowest_program = 0; // the index of the program holding the slowest rank
   std::vector<ProgramValidation> programs = {};
+  // The slowest rank's ops grouped by name without their layer ("layer3.moe.fc1.wgrad" →
+  // "moe.fc1.wgrad"), summed over layers and micro-batches; the largest |predicted − measured|
+  // first. Where a class error comes from.
+  std::vector<ValidationRow> ops_by_name = {};
 };
+
+// "layer12.moe.fc1.wgrad" → "moe.fc1.wgrad"; a name without a layer prefix is its own group.
+std::string op_group_name(const std::string& op_name);
 
 // `measured` and `prediction` are of `program` (execute_plan's, or the same shapes).
 StepValidation compare_step(const StepProgram& program, const runtime::MeasuredStep& measured,
                             const RunPrediction& prediction);
 
-// The terminal view: the slowest rank's step and op classes (measured ms, predicted ms, error),
-// then, with several programs (pipeline stages, EP ranks under skewed routing), every program's
-// step.
-std::string validation_table(const StepValidation& validation);
+// The terminal view: the slowest rank's step and op classes (measured ms, predicted ms, error), the
+// `top_ops` op groups that differ most, then, with several programs (pipeline stages, EP ranks
+// under skewed routing), every program's step.
+std::string validation_table(const StepValidation& validation, std::size_t top_ops = 8);
 
 // What ran, for the file's metadata.
 struct ValidationSubject {
@@ -64,8 +71,9 @@ struct ValidationSubject {
 };
 
 // {"schema": "foldplan.validation/1", what ran, "step": {...}, one entry per op class of the
-// slowest rank's program, "programs": [{"ranks", "measured_rank", "step", "classes"}]}; every
-// entry {"measured_s", "predicted_s", "relative_error"} (classes with "ops").
+// slowest rank's program, "programs": [{"ranks", "measured_rank", "step", "classes"}],
+// "ops_by_name": [{"name", "ops", …}]}; every entry {"measured_s", "predicted_s",
+// "relative_error"} (classes and op groups with "ops").
 nlohmann::json validation_to_json(const StepValidation& validation,
                                   const runtime::MeasuredStep& measured,
                                   const ValidationSubject& subject);

@@ -25,6 +25,7 @@ struct ValidateOptions {
   std::string output;
   std::string measured_output; // --measured: the raw foldplan.measured/1 file, as `run -o`
   std::string trace_output;
+  std::string from; // --from: an earlier run's measurements, predicted again without a GPU
 };
 
 // Two outputs to one path would leave only the last; refused before anything runs.
@@ -79,8 +80,9 @@ std::vector<std::string> report_validation(const ValidateOptions& options,
   }
   fmt::print("{}: {} ({} layers), routing {}, calibration {}\n", subject.plan_path, subject.model,
              subject.layers, subject.routing, subject.calibration);
-  fmt::print("measured on {} x {}, median of {} steps after {} warm-up\n\n", measured.world_size,
-             measured.device, measured.timed_steps, measured.warmup_steps);
+  fmt::print("measured on {} x {}, median of {} steps after {} warm-up{}\n\n", measured.world_size,
+             measured.device, measured.timed_steps, measured.warmup_steps,
+             options.from.empty() ? "" : fmt::format(" (read from {})", options.from));
   fmt::print("{}", validation_table(validation));
   if (prediction.attention_note)
     fmt::print("note: {}\n", *prediction.attention_note);
@@ -90,6 +92,14 @@ std::vector<std::string> report_validation(const ValidateOptions& options,
 int run_validate(ValidateOptions options) {
   require_distinct_outputs(options);
   options.execution.record_timeline = !options.trace_output.empty();
+  if (!options.from.empty()) {
+    const PlanExecution execution = replay_plan(options.execution, options.from, "--from");
+    for (const std::string& path : report_validation(options, execution)) {
+      if (!options.json)
+        fmt::print("wrote {}\n", path);
+    }
+    return 0;
+  }
   return execute_and_report(
       options.execution, "validate", options.json,
       [&options](const PlanExecution& execution) { return report_validation(options, execution); });
@@ -113,6 +123,10 @@ void add_validate_command(CLI::App& app, CommandAction& chosen) {
   command->add_option("--trace", options->trace_output,
                       "write a Chrome trace of every rank program's predicted and measured "
                       "timelines, side by side");
+  command->add_option("--from", options->from,
+                      "compare an earlier run's measurements (a `foldplan run -o` or `validate "
+                      "--measured` file) instead of running: no GPU needed, e.g. to predict them "
+                      "again with another --calibration");
   command->callback([&chosen, options] { chosen = [options] { return run_validate(*options); }; });
 }
 

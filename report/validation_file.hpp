@@ -22,10 +22,10 @@ inline constexpr std::string_view kValidationSchema = "foldplan.validation/1";
 // What `foldplan validate` writes beside the entries: the schema (checked when present), what ran
 // (plan, model, layers, device, world size, routing, calibration, steps, the slowest rank, a note
 // on how attention was priced) and the per-program view.
-inline constexpr std::array<std::string_view, 13> kValidationMetadataKeys = {
+inline constexpr std::array<std::string_view, 14> kValidationMetadataKeys = {
     "schema",       "plan",           "model",       "layers",       "device",
     "world_size",   "routing",        "calibration", "warmup_steps", "timed_steps",
-    "slowest_rank", "attention_note", "programs"};
+    "slowest_rank", "attention_note", "programs",    "ops_by_name"};
 
 struct ValidationEntry {
   std::string name;

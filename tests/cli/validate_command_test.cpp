@@ -6,6 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include "cli/layer_scaling.hpp"
+#include "core/file_io.hpp"
+#include "parallel/plan.hpp"
+#include "runtime/measured_step.hpp"
+#include "simulator/routed_lowering.hpp"
 #include "tests/cli/run_foldplan.hpp"
 
 namespace {
@@ -58,6 +63,65 @@ TEST(ValidateCommand, ACalibrationFileIsValidatedBeforeTheGpuIsAskedFor) {
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_EQ(result.output.rfind("foldplan: error: calibration.", 0), 0u) << result.output;
   EXPECT_EQ(result.output.find('\n'), result.output.size() - 1) << result.output;
+}
+
+// A measured file of `plan` cut to `layers` layers, as `foldplan run -o` writes it: every op took
+// 1 ms, one after another. `with_metadata`: naming the layers and routing it ran with.
+std::string write_measured(const std::string& name, const std::string& plan_path,
+                           std::int64_t layers, bool with_metadata) {
+  using namespace foldplan;
+  const Plan plan = cli::scale_plan_layers(load_plan(plan_path), layers);
+  const StepProgram program = lower_routed_plan(plan, parse_routing_spec("balanced")).program;
+  runtime::RankMeasurement rank{.rank = 0};
+  for (std::size_t index = 0; index < program.programs.at(0).ops.size(); ++index) {
+    rank.op_start_s.push_back(rank.step_time_s);
+    rank.op_time_s.push_back(0.001);
+    rank.step_time_s += 0.001;
+  }
+  runtime::MeasuredStep measured =
+      runtime::summarize_measurements(program, {rank}, "test GPU", 1, 3);
+  if (with_metadata)
+    measured.metadata = {{"layers", layers}, {"routing", "balanced"}};
+  const std::string path = testing::TempDir() + name;
+  write_file_atomically(path, runtime::measured_step_to_json(measured).dump());
+  return path;
+}
+
+TEST(ValidateCommand, FromAnEarlierRunPredictsAgainWithoutAGpu) {
+  const std::string plan = one_gpu_plan("validate_from_plan.json");
+  const std::string measured = write_measured("validate_from_measured.json", plan, 2, true);
+  const nlohmann::json json =
+      foldplan::testing_cli::run_json("validate " + plan + " --from " + measured + " --json");
+  // Two Mixtral layers, eight micro-batches: every op 1 ms.
+  const double ops = json["programs"][0]["classes"]["GEMM"]["ops"].get<double>() +
+                     json["programs"][0]["classes"]["attention"]["ops"].get<double>() +
+                     json["programs"][0]["classes"]["memory-bound"]["ops"].get<double>();
+  EXPECT_NEAR(json["step"]["measured_s"].get<double>(), ops * 0.001, 1e-9);
+  EXPECT_GT(json["step"]["predicted_s"].get<double>(), 0.1);
+  EXPECT_EQ(json["layers"], 2);
+  bool found = false;
+  for (const nlohmann::json& group : json["ops_by_name"]) {
+    if (group["name"] == "moe.fc1.wgrad") {
+      found = true;
+      EXPECT_EQ(group["ops"], 2 * 8); // layers × micro-batches
+      EXPECT_NEAR(group["measured_s"].get<double>(), 16 * 0.001, 1e-12);
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(ValidateCommand, FromAnotherPlanOrLayerCountIsRefused) {
+  const std::string plan = one_gpu_plan("validate_from_other_plan.json");
+  const std::string measured = write_measured("validate_from_two_layers.json", plan, 2, true);
+  expect_input_error("validate " + plan + " --from " + measured + " --layers 3",
+                     "--layers: 3 is not the 2 layers " + measured + " ran");
+  // Without the layer count in the file the plan runs whole: 32 layers, not the 2 measured.
+  const std::string bare = write_measured("validate_from_bare.json", plan, 2, false);
+  expect_input_error("validate " + plan + " --from " + bare,
+                     "--from " + bare +
+                         ": was measured with another plan, --layers or --routing "
+                         "than " +
+                         plan);
 }
 
 } // namespace
