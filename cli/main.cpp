@@ -34,6 +34,7 @@ Everyday commands:
                                       step time, MFU and memory of one configuration
   foldplan simulate plan.json         one step of a plan file, op by op, on every rank
   foldplan run plan.json --layers 2   the plan's step on this machine's GPUs, measured vs predicted
+  foldplan calibrate -o my-h100.json  this machine's GPUs measured into a file for --calibration
   foldplan groups --gpus 128 --tp 2 --pp 8 --ep 8 --etp 1 --rank 0
                                       Megatron's rank groups for a configuration
 Run 'foldplan COMMAND --help' for a command's flags.
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
   foldplan::cli::add_trace_command(app, chosen);
   foldplan::cli::add_run_command(app, chosen);
   foldplan::cli::add_report_command(app, chosen);
+  foldplan::cli::add_calibrate_command(app, chosen);
 
   try {
     app.parse(argc, argv);

@@ -46,7 +46,9 @@ public:
   // C[m,n] = A[m,k]·B[k,n]. A zero dimension costs nothing. fp8 requires gpu.fp8_flops > 0
   // (supports(GemmPrecision::fp8)); asking otherwise is a programming error (std::logic_error).
   // With GemmOutput::fp32_accumulate the output's fp32 read and write bound the time too: the
-  // weight gradients of small expert GEMMs (few rows, large [k, n] output) are memory-bound.
+  // weight gradients of small expert GEMMs (few rows, large [k, n] output) are memory-bound. A
+  // bf16 one is priced from the calibration's gemm.bf16_accumulate_fp32 table where it has one,
+  // else from the bf16 table (bf16 output) with that bound.
   double gemm_time_s(std::int64_t m, std::int64_t n, std::int64_t k, GemmPrecision precision,
                      GemmOutput output = GemmOutput::bf16) const;
   // A grouped GEMM (MoE experts, Megatron --moe-grouped-gemm through Transformer Engine's
@@ -100,6 +102,7 @@ private:
   PhysicalGemmModel physical_gemm_;
   PhysicalAttentionModel physical_attention_;
   std::optional<GemmEfficiencyTable> gemm_bf16_;
+  std::optional<GemmEfficiencyTable> gemm_bf16_accumulate_fp32_;
   std::optional<GemmEfficiencyTable> gemm_fp8_;
   std::optional<AttentionEfficiencyTable> attention_;
   std::optional<std::string> attention_fallback_;
