@@ -376,14 +376,7 @@ std::vector<TimedAttention> time_attention(const std::vector<CalibrationAttentio
     q = std::max(q, static_cast<std::size_t>(shape.seq * shape.heads * shape.head_dim));
     kv = std::max(kv, static_cast<std::size_t>(shape.seq * shape.kv_heads * shape.head_dim));
     lse = std::max(lse, static_cast<std::size_t>(shape.heads * shape.seq));
-    const kernels::AttentionDims dims{1,
-                                      static_cast<int>(shape.heads),
-                                      static_cast<int>(shape.kv_heads),
-                                      static_cast<int>(shape.seq),
-                                      static_cast<int>(shape.seq),
-                                      static_cast<int>(shape.head_dim),
-                                      static_cast<int>(shape.head_dim),
-                                      shape.causal};
+    const kernels::AttentionDims dims = attention_dims_of(shape);
     workspace = std::max(workspace, kernels::attention_backward_workspace_bytes(dims));
   }
   if (shapes.empty())
@@ -404,14 +397,7 @@ std::vector<TimedAttention> time_attention(const std::vector<CalibrationAttentio
                                    timed.size() + 1, shapes.size(), shape.heads, shape.kv_heads,
                                    shape.seq, shape.head_dim, shape.causal ? "" : " not causal"));
     }
-    const kernels::AttentionDims dims{1,
-                                      static_cast<int>(shape.heads),
-                                      static_cast<int>(shape.kv_heads),
-                                      static_cast<int>(shape.seq),
-                                      static_cast<int>(shape.seq),
-                                      static_cast<int>(shape.head_dim),
-                                      static_cast<int>(shape.head_dim),
-                                      shape.causal};
+    const kernels::AttentionDims dims = attention_dims_of(shape);
     const float scale = 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
     const std::string what = fmt::format("attention seq {} heads {}", shape.seq, shape.heads);
     TimedAttention point{.shape = shape};

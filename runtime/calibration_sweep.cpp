@@ -38,18 +38,6 @@ CalibrationAttentionShape attention_shape_of(const AttentionMeasurement& point) 
   return {point.heads, point.kv_heads, point.seq, point.head_dim, point.causal};
 }
 
-kernels::AttentionDims attention_dims_of(const CalibrationAttentionShape& shape) {
-  const auto narrow = [](std::int64_t value) { return static_cast<int>(value); };
-  return {.batch = 1,
-          .heads = narrow(shape.heads),
-          .kv_heads = narrow(shape.kv_heads),
-          .seq_q = narrow(shape.seq),
-          .seq_kv = narrow(shape.seq),
-          .qk_head_dim = narrow(shape.head_dim),
-          .v_head_dim = narrow(shape.head_dim),
-          .causal = shape.causal};
-}
-
 using GemmKey = std::tuple<std::int64_t, std::int64_t, std::int64_t>;
 using AttentionKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t,
                                 std::int64_t, bool, std::string>;
@@ -135,6 +123,18 @@ CalibrationGrid calibration_grid(bool quick) {
     grid.collective_bytes.push_back(bytes);
   }
   return grid;
+}
+
+kernels::AttentionDims attention_dims_of(const CalibrationAttentionShape& shape) {
+  const auto narrow = [](std::int64_t value) { return static_cast<int>(value); };
+  return {.batch = 1,
+          .heads = narrow(shape.heads),
+          .kv_heads = narrow(shape.kv_heads),
+          .seq_q = narrow(shape.seq),
+          .seq_kv = narrow(shape.seq),
+          .qk_head_dim = narrow(shape.head_dim),
+          .v_head_dim = narrow(shape.head_dim),
+          .causal = shape.causal};
 }
 
 double clock_scale(double point_mhz, double load_mhz, double intensity, double ridge) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/attention_dims.hpp"
 #include "topologies/cluster_spec.hpp"
 #include "topologies/gpu_calibration.hpp"
 
@@ -30,6 +31,9 @@ struct CalibrationAttentionShape {
   bool causal = true;
   bool operator==(const CalibrationAttentionShape&) const = default;
 };
+
+// The kernels' dims of one shape (batch 1, one head dim for q·k and v).
+kernels::AttentionDims attention_dims_of(const CalibrationAttentionShape& shape);
 
 struct CalibrationGrid {
   std::vector<CalibrationGemmShape> gemms; // each timed with a bf16 and an fp32-accumulate output
