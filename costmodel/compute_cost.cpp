@@ -51,7 +51,7 @@ std::optional<std::string> attention_fallback_note(const std::optional<GpuCalibr
 } // namespace
 
 ComputeCostModel::ComputeCostModel(const GpuSpec& gpu, std::optional<GpuCalibration> calibration,
-                                   const std::string& attention_backend)
+                                   const std::string& attention_backend, GemmKernels gemm_kernels)
     : gpu_(gpu), physical_gemm_(gpu), physical_attention_(gpu),
       streaming_Bps_(gpu.hbm_bw_Bps * kAchievableHbmFraction) {
   attention_fallback_ = attention_fallback_note(calibration, gpu.name, attention_backend);
@@ -64,7 +64,8 @@ ComputeCostModel::ComputeCostModel(const GpuSpec& gpu, std::optional<GpuCalibrat
   calibrated_ = true;
   if (!calibration->gemm_bf16.empty())
     gemm_bf16_.emplace(calibration->gemm_bf16, gpu, GemmPrecision::bf16);
-  if (!calibration->gemm_bf16_accumulate_fp32.empty()) {
+  if (gemm_kernels == GemmKernels::foldplan_runtime &&
+      !calibration->gemm_bf16_accumulate_fp32.empty()) {
     gemm_bf16_accumulate_fp32_.emplace(calibration->gemm_bf16_accumulate_fp32, gpu,
                                        GemmPrecision::bf16);
   }

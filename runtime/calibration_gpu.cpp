@@ -24,6 +24,7 @@
 #include "kernels/attention.hpp"
 #include "kernels/stream_bytes.hpp"
 #include "runtime/calibration_sweep.hpp"
+#include "runtime/cuda_status.hpp"
 #include "runtime/executor.hpp"
 
 namespace foldplan::runtime {
@@ -42,16 +43,6 @@ constexpr std::size_t kCublasWorkspaceBytes = 32u << 20; // cuBLAS's Hopper defa
 constexpr double kMemoryBytes = 1024.0 * 1024 * 1024;
 constexpr double kLoadClockSeconds = 2.0;
 constexpr std::int64_t kLoadGemm = 8192;
-
-void check_cuda(cudaError_t status, const std::string& what) {
-  if (status != cudaSuccess)
-    throw ExecutionError(fmt::format("{}: CUDA error: {}", what, cudaGetErrorString(status)));
-}
-
-void check_cublas(cublasStatus_t status, const std::string& what) {
-  if (status != CUBLAS_STATUS_SUCCESS)
-    throw ExecutionError(fmt::format("{}: cuBLAS error: {}", what, cublasGetStatusString(status)));
-}
 
 void check_nccl(ncclResult_t status, const std::string& what) {
   if (status != ncclSuccess)

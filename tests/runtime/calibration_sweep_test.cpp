@@ -203,15 +203,18 @@ TEST(CalibrationAssembly, TheBaseFillsWhatWasNotMeasuredAndOnlyThat) {
                             return point.m == 4096 && point.n == 4096 && point.k == 4096;
                           }),
             1);
+  // The 1 measured accumulating shape replaces the base's; its other 530 are carried.
+  EXPECT_EQ(calibration.gemm_bf16_accumulate_fp32.size(), 531u);
   // fp8 and the cuDNN attention points cannot be measured here: all carried.
   EXPECT_EQ(calibration.gemm_fp8, base.gemm_fp8);
   // 1 measured foldplan point replaces the base's; its other 20 foldplan and 36 cudnn carried.
   EXPECT_EQ(calibration.attention.size(), 57u);
   // Memory is always measured.
   EXPECT_EQ(calibration.copy_Bps, 3.0e12);
-  EXPECT_NE(calibration.measured.notes.find("gemm.bf16 529, gemm.bf16_accumulate_fp32 0, gemm.fp8 "
-                                            "225, attention 36 cudnn, 20 foldplan, collectives 0"),
-            std::string::npos)
+  EXPECT_NE(
+      calibration.measured.notes.find("gemm.bf16 529, gemm.bf16_accumulate_fp32 530, gemm.fp8 "
+                                      "225, attention 36 cudnn, 20 foldplan, collectives 0"),
+      std::string::npos)
       << calibration.measured.notes;
 
   // A base of another GPU is refused, naming it.

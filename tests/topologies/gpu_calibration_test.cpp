@@ -92,6 +92,7 @@ TEST(GpuCalibration, BuiltinCalibrationsAreFoundByThePresetsGpuNames) {
   ASSERT_TRUE(h100.has_value());
   EXPECT_EQ(h100->gpu, "H100-SXM5-80GB");
   EXPECT_EQ(h100->gemm_bf16.size(), 531u);
+  EXPECT_EQ(h100->gemm_bf16_accumulate_fp32.size(), 531u); // foldplan calibrate, same shapes
   EXPECT_EQ(h100->gemm_fp8.size(), 225u);
   EXPECT_EQ(h100->attention.size(), 57u); // 36 cudnn, 21 foldplan
   EXPECT_TRUE(h100->collectives.empty());
@@ -101,6 +102,8 @@ TEST(GpuCalibration, BuiltinCalibrationsAreFoundByThePresetsGpuNames) {
   ASSERT_TRUE(h200.has_value());
   EXPECT_EQ(h200->gpu, "H200-SXM5-141GB");
   EXPECT_EQ(h200->collectives.size(), 60u);
+  EXPECT_EQ(h200->gemm_bf16_accumulate_fp32.size(), 531u);
+  EXPECT_EQ(h200->attention.size(), 57u); // 36 cudnn, 21 foldplan (foldplan calibrate)
   EXPECT_EQ(h200->copy_Bps, 4297e9);
 
   EXPECT_FALSE(builtin_calibration(load_cluster("dgx-a100").gpu.name).has_value());
