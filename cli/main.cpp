@@ -34,9 +34,9 @@ Everyday commands:
                                       step time, MFU and memory of one configuration
   foldplan simulate plan.json         one step of a plan file, op by op, on every rank
   foldplan run plan.json --layers 2   the plan's step on this machine's GPUs, measured vs predicted
-  foldplan calibrate -o my-h100.json  this machine's GPUs measured into a file for --calibration
   foldplan groups --gpus 128 --tp 2 --pp 8 --ep 8 --etp 1 --rank 0
                                       Megatron's rank groups for a configuration
+  foldplan calibrate -o my-h100.json  this machine's GPUs measured into a file for --calibration
 Run 'foldplan COMMAND --help' for a command's flags.
 )";
 

@@ -24,7 +24,7 @@
 #include "kernels/attention.hpp"
 #include "kernels/stream_bytes.hpp"
 #include "runtime/calibration_sweep.hpp"
-#include "runtime/cuda_status.hpp"
+#include "runtime/cuda_status_gpu.hpp"
 #include "runtime/executor.hpp"
 
 namespace foldplan::runtime {

@@ -26,7 +26,6 @@
 #include "core/errors.hpp"
 #include "kernels/attention.hpp"
 #include "kernels/stream_bytes.hpp"
-#include "runtime/cuda_status.hpp"
 #include "runtime/executor.hpp"
 #include "runtime/issue_schedule.hpp"
 #include "runtime/moe_layer.hpp"
@@ -42,6 +41,16 @@ using Clock = std::chrono::steady_clock;
 // so the traffic is HBM traffic) instead of allocating an optimizer step's tens of GB.
 constexpr double kMemoryBoundBufferCap = 512.0 * 1024 * 1024;
 constexpr std::size_t kAlignment = 256;
+
+void check_cuda(cudaError_t status, const std::string& what) {
+  if (status != cudaSuccess)
+    throw ExecutionError(fmt::format("{}: CUDA error: {}", what, cudaGetErrorString(status)));
+}
+
+void check_cublas(cublasStatus_t status, const std::string& what) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw ExecutionError(fmt::format("{}: cuBLAS error: {}", what, cublasGetStatusString(status)));
+}
 
 // What every local rank and the watchdog share.
 struct ProcessState {

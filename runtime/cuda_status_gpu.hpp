@@ -1,4 +1,5 @@
-// CUDA and cuBLAS return codes as ExecutionError, one line naming what failed (GPU sources only).
+// CUDA and cuBLAS status checks of the executor's GPU code: a failed call becomes an
+// ExecutionError whose line names what was being done and the library's own message.
 #pragma once
 
 #include <cublas_v2.h>
