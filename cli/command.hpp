@@ -23,5 +23,6 @@ void add_trace_command(CLI::App& app, CommandAction& chosen);
 void add_run_command(CLI::App& app, CommandAction& chosen);
 void add_validate_command(CLI::App& app, CommandAction& chosen);
 void add_report_command(CLI::App& app, CommandAction& chosen);
+void add_calibrate_command(CLI::App& app, CommandAction& chosen);
 
 } // namespace foldplan::cli

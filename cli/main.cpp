@@ -38,6 +38,7 @@ Everyday commands:
                                       measured vs predicted per op class, with the relative error
   foldplan groups --gpus 128 --tp 2 --pp 8 --ep 8 --etp 1 --rank 0
                                       Megatron's rank groups for a configuration
+  foldplan calibrate -o my-h100.json  this machine's GPUs measured into a file for --calibration
 Run 'foldplan COMMAND --help' for a command's flags.
 )";
 
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
   foldplan::cli::add_run_command(app, chosen);
   foldplan::cli::add_validate_command(app, chosen);
   foldplan::cli::add_report_command(app, chosen);
+  foldplan::cli::add_calibrate_command(app, chosen);
 
   try {
     app.parse(argc, argv);

@@ -7,7 +7,9 @@ namespace foldplan::cli {
 
 RunPrediction predict_run(const Plan& plan, const StepProgram& program,
                           const RunPredictionOptions& options) {
-  const CostContext context(plan.cluster, plan.gpus, options.calibration, kRunAttentionBackend);
+  // The runtime's own kernels: our attention, and its cuBLAS call for accumulating GEMMs.
+  const CostContext context(plan.cluster, plan.gpus, options.calibration, kRunAttentionBackend,
+                            GemmKernels::foldplan_runtime);
   const CostModelOpTimer timer(context, program);
   RunPrediction prediction;
   for (const RankProgram& rank_program : program.programs) {

@@ -51,7 +51,7 @@ std::optional<std::string> attention_fallback_note(const std::optional<GpuCalibr
 } // namespace
 
 ComputeCostModel::ComputeCostModel(const GpuSpec& gpu, std::optional<GpuCalibration> calibration,
-                                   const std::string& attention_backend)
+                                   const std::string& attention_backend, GemmKernels gemm_kernels)
     : gpu_(gpu), physical_gemm_(gpu), physical_attention_(gpu),
       streaming_Bps_(gpu.hbm_bw_Bps * kAchievableHbmFraction) {
   attention_fallback_ = attention_fallback_note(calibration, gpu.name, attention_backend);
@@ -64,6 +64,11 @@ ComputeCostModel::ComputeCostModel(const GpuSpec& gpu, std::optional<GpuCalibrat
   calibrated_ = true;
   if (!calibration->gemm_bf16.empty())
     gemm_bf16_.emplace(calibration->gemm_bf16, gpu, GemmPrecision::bf16);
+  if (gemm_kernels == GemmKernels::foldplan_runtime &&
+      !calibration->gemm_bf16_accumulate_fp32.empty()) {
+    gemm_bf16_accumulate_fp32_.emplace(calibration->gemm_bf16_accumulate_fp32, gpu,
+                                       GemmPrecision::bf16);
+  }
   if (!calibration->gemm_fp8.empty() && gpu.fp8_flops > 0)
     gemm_fp8_.emplace(calibration->gemm_fp8, gpu, GemmPrecision::fp8);
   if (!calibration->attention.empty())
@@ -101,10 +106,16 @@ double ComputeCostModel::streaming_time_s(double m, double n, double k, GemmPrec
 
 double ComputeCostModel::unfloored_gemm_time_s(double m, double n, double k,
                                                GemmPrecision precision, GemmOutput output) const {
-  const double compute_s =
-      2.0 * m * n * k / (peak(precision) * gemm_efficiency_of_shape(m, n, k, precision));
-  // The table's efficiency already includes a bf16 output; an accumulating one may make the GEMM
-  // memory-bound instead.
+  // A bf16 GEMM accumulating into fp32 measured as such (`foldplan calibrate`): its own table,
+  // which holds the fp32 C's read and write and the kernels cuBLAS picks for that output.
+  const bool measured_accumulate = output == GemmOutput::fp32_accumulate &&
+                                   precision == GemmPrecision::bf16 &&
+                                   gemm_bf16_accumulate_fp32_.has_value();
+  const double efficiency = measured_accumulate ? gemm_bf16_accumulate_fp32_->efficiency(m, n, k)
+                                                : gemm_efficiency_of_shape(m, n, k, precision);
+  const double compute_s = 2.0 * m * n * k / (peak(precision) * efficiency);
+  // The bf16 table's efficiency includes a bf16 output; an accumulating one may make the GEMM
+  // memory-bound instead (outside the measured range too, for the accumulate table).
   if (output == GemmOutput::bf16)
     return compute_s;
   return std::max(compute_s, streaming_time_s(m, n, k, precision, output));

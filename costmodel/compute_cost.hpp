@@ -33,6 +33,13 @@ inline constexpr double kStreamingKernelLatency_s = 1.3e-6;
 // (transformer_engine/common/util/multi_stream.cpp: num_compute_streams = 4).
 inline constexpr int kGroupedGemmStreams = 4;
 
+// Whose GEMM calls a prediction prices. The calibration's gemm.bf16_accumulate_fp32 table was
+// measured with foldplan's runtime call (cublasGemmEx NN, fp32 C, beta 1), so it
+// prices `foldplan run`'s accumulating GEMMs. Megatron's weight gradients go through Transformer
+// Engine's cublasLt calls (another layout and heuristic) that no lent machine has measured; they
+// keep the bf16 table with the fp32 output's streaming bound (docs/calibration.md says why).
+enum class GemmKernels { megatron, foldplan_runtime };
+
 class ComputeCostModel {
 public:
   // Without a calibration (nullopt) every cost comes from the physical models. A calibration must
@@ -41,12 +48,16 @@ public:
   // the calibration's `attention_backend` points (kernel measurements, e.g. "cudnn", "foldplan"),
   // else as AttentionEfficiencyTable falls back; attention_fallback() then says so.
   ComputeCostModel(const GpuSpec& gpu, std::optional<GpuCalibration> calibration,
-                   const std::string& attention_backend = kDefaultAttentionBackend);
+                   const std::string& attention_backend = kDefaultAttentionBackend,
+                   GemmKernels gemm_kernels = GemmKernels::megatron);
 
   // C[m,n] = A[m,k]·B[k,n]. A zero dimension costs nothing. fp8 requires gpu.fp8_flops > 0
   // (supports(GemmPrecision::fp8)); asking otherwise is a programming error (std::logic_error).
   // With GemmOutput::fp32_accumulate the output's fp32 read and write bound the time too: the
-  // weight gradients of small expert GEMMs (few rows, large [k, n] output) are memory-bound.
+  // weight gradients of small expert GEMMs (few rows, large [k, n] output) are memory-bound. For
+  // GemmKernels::foldplan_runtime a bf16 one is priced from the calibration's
+  // gemm.bf16_accumulate_fp32 table where it has one (that bound still holds), else from the bf16
+  // table (bf16 output) with that bound.
   double gemm_time_s(std::int64_t m, std::int64_t n, std::int64_t k, GemmPrecision precision,
                      GemmOutput output = GemmOutput::bf16) const;
   // A grouped GEMM (MoE experts, Megatron --moe-grouped-gemm through Transformer Engine's
@@ -100,6 +111,7 @@ private:
   PhysicalGemmModel physical_gemm_;
   PhysicalAttentionModel physical_attention_;
   std::optional<GemmEfficiencyTable> gemm_bf16_;
+  std::optional<GemmEfficiencyTable> gemm_bf16_accumulate_fp32_;
   std::optional<GemmEfficiencyTable> gemm_fp8_;
   std::optional<AttentionEfficiencyTable> attention_;
   std::optional<std::string> attention_fallback_;

@@ -14,14 +14,15 @@ std::optional<GpuCalibration> pick_calibration(const ClusterSpec& spec,
 
 CostContext::CostContext(const ClusterSpec& spec, std::int64_t gpus,
                          std::optional<GpuCalibration> calibration,
-                         const std::string& attention_backend)
+                         const std::string& attention_backend, GemmKernels gemm_kernels)
     : CostContext(spec, gpus, pick_calibration(spec, std::move(calibration)), attention_backend,
-                  Resolved{}) {}
+                  gemm_kernels, Resolved{}) {}
 
 CostContext::CostContext(const ClusterSpec& spec, std::int64_t gpus,
                          const std::optional<GpuCalibration>& calibration,
-                         const std::string& attention_backend, Resolved)
+                         const std::string& attention_backend, GemmKernels gemm_kernels, Resolved)
     : cluster_(spec, gpus), calibrated_(calibration.has_value()),
-      compute_(spec.gpu, calibration, attention_backend), collectives_(cluster_, calibration) {}
+      compute_(spec.gpu, calibration, attention_backend, gemm_kernels),
+      collectives_(cluster_, calibration) {}
 
 } // namespace foldplan

@@ -18,10 +18,12 @@ class CostContext {
 public:
   // Uses `calibration` when given, else the shipped calibration for the GPU, else physical models.
   // Attention is priced from the calibration's `attention_backend` points: cuDNN, what Megatron
-  // runs, unless the caller predicts another kernel (`foldplan run`: "foldplan").
+  // runs, unless the caller predicts another kernel (`foldplan run`: "foldplan"); GEMMs as
+  // `gemm_kernels` calls them (ComputeCostModel).
   CostContext(const ClusterSpec& spec, std::int64_t gpus,
               std::optional<GpuCalibration> calibration = std::nullopt,
-              const std::string& attention_backend = kDefaultAttentionBackend);
+              const std::string& attention_backend = kDefaultAttentionBackend,
+              GemmKernels gemm_kernels = GemmKernels::megatron);
   CostContext(const CostContext&) = delete;
   CostContext& operator=(const CostContext&) = delete;
 
@@ -39,7 +41,7 @@ private:
   struct Resolved {}; // tag: `calibration` is final (given or built-in), resolved once
   CostContext(const ClusterSpec& spec, std::int64_t gpus,
               const std::optional<GpuCalibration>& calibration,
-              const std::string& attention_backend, Resolved);
+              const std::string& attention_backend, GemmKernels gemm_kernels, Resolved);
 
   Cluster cluster_;
   bool calibrated_;

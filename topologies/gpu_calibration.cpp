@@ -197,6 +197,7 @@ void validate_calibration(const GpuCalibration& calibration, const std::string& 
   require_text(provenance.software, field_of(measured, "software"), "the software versions");
   require_text(provenance.command, field_of(measured, "command"), "the command that measured it");
   validate_gemm_list(calibration.gemm_bf16, field("gemm.bf16"));
+  validate_gemm_list(calibration.gemm_bf16_accumulate_fp32, field("gemm.bf16_accumulate_fp32"));
   validate_gemm_list(calibration.gemm_fp8, field("gemm.fp8"));
   validate_attention_list(calibration.attention, field("attention"));
   require_positive(calibration.copy_Bps, field("memory.copy_Bps"));
@@ -224,6 +225,10 @@ GpuCalibration calibration_from_json(const nlohmann::json& json, const std::stri
 
   JsonObject gemm = object.object("gemm");
   calibration.gemm_bf16 = gemm_list_from_json(gemm.array("bf16"), gemm.field("bf16"));
+  if (gemm.has("bf16_accumulate_fp32")) {
+    calibration.gemm_bf16_accumulate_fp32 =
+        gemm_list_from_json(gemm.array("bf16_accumulate_fp32"), gemm.field("bf16_accumulate_fp32"));
+  }
   calibration.gemm_fp8 = gemm_list_from_json(gemm.array("fp8"), gemm.field("fp8"));
   gemm.reject_unknown_keys();
 
@@ -278,6 +283,9 @@ nlohmann::json calibration_to_json(const GpuCalibration& calibration) {
       {"memory",
        {{"copy_Bps", calibration.copy_Bps}, {"elementwise_Bps", calibration.elementwise_Bps}}},
   };
+  if (!calibration.gemm_bf16_accumulate_fp32.empty()) {
+    json["gemm"]["bf16_accumulate_fp32"] = gemm_list_to_json(calibration.gemm_bf16_accumulate_fp32);
+  }
   if (!calibration.collectives.empty()) {
     nlohmann::json collectives = nlohmann::json::array();
     for (const CollectiveMeasurement& point : calibration.collectives) {

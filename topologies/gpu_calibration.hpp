@@ -7,7 +7,8 @@
 // JSON form (docs/measurements.md says how the shipped files were measured):
 //   {"schema": "foldplan.calibration/1", "gpu": "H100-SXM5-80GB",
 //    "measured": {"date": …, "device": …, "software": …, "command": …, "notes": …},
-//    "gemm": {"bf16": [{"m": 64, "n": 1024, "k": 1024, "tflops": 25.45}, …], "fp8": […]},
+//    "gemm": {"bf16": [{"m": 64, "n": 1024, "k": 1024, "tflops": 25.45}, …],
+//             "bf16_accumulate_fp32": […], "fp8": […]},
 //    "attention": [{"batch": 1, "heads": 32, "kv_heads": 8, "seq": 4096, "head_dim": 128,
 //                   "causal": true, "backend": "cudnn", "fwd_tflops": 541.7,
 //                   "bwd_tflops": 422.0}, …],
@@ -15,8 +16,10 @@
 //    "collectives": [{"kind": "all_reduce", "gpus": 2, "link": "nvlink", "bytes": 4096,
 //                     "time_s": 8.864e-06, "busbw_Bps": 4.621e8}, …]}
 // "backend" is one of "cudnn", "flash", "foldplan" (foldplan's own kernel, kernels/attention_*.cu);
-// a shape may be measured once per backend. "measured.notes" and "collectives" may be omitted; the
-// lists may be empty (the cost model then uses its physical model for that part).
+// a shape may be measured once per backend. "gemm.bf16_accumulate_fp32" is the bf16 GEMM adding its
+// result into an fp32 C (beta = 1, what Megatron's weight gradients into main_grad run; 2mnk FLOPs
+// counted as for bf16). "measured.notes", "collectives" and "gemm.bf16_accumulate_fp32" may be
+// omitted; the lists may be empty (the cost model then uses its physical model for that part).
 #pragma once
 
 #include <cstdint>
@@ -71,6 +74,8 @@ struct GpuCalibration {
   std::string gpu; // exactly GpuSpec::name of the cluster presets, e.g. "H100-SXM5-80GB"
   CalibrationProvenance measured;
   std::vector<GemmMeasurement> gemm_bf16;
+  // bf16 inputs, fp32 C read and written (C += A·B), as foldplan run's accumulate_fp32 GEMMs
+  std::vector<GemmMeasurement> gemm_bf16_accumulate_fp32;
   std::vector<GemmMeasurement> gemm_fp8;
   std::vector<AttentionMeasurement> attention;
   double copy_Bps = 0;        // device-to-device copy, bytes read + written per second

@@ -12,6 +12,7 @@
 #include "cli/layer_scaling.hpp"
 #include "cli/run_prediction.hpp"
 #include "core/errors.hpp"
+#include "costmodel/cost_context.hpp"
 #include "models/model_spec.hpp"
 #include "simulator/routed_lowering.hpp"
 #include "simulator/routing.hpp"
@@ -115,27 +116,59 @@ TEST(RunPrediction, AttentionIsPricedFromOurKernel) {
   EXPECT_NEAR(times.backward_s, 2.5 * flops / (std::sqrt(196.7 * 199.4) * 1e12), 1e-12);
 }
 
-TEST(RunPrediction, WithoutOurKernelsPointsAttentionIsCudnnsAndSaysSo) {
+TEST(RunPrediction, AccumulatingGemmsArePricedFromTheRuntimesOwnMeasuredCall) {
+  const foldplan::Plan plan = foldplan::cli::scale_plan_layers(
+      foldplan::load_plan(write_plan("run_predict_wgrad.json", "--gpus 1")), 2);
+  const foldplan::StepProgram program =
+      foldplan::lower_routed_plan(plan, foldplan::parse_routing_spec("balanced")).program;
+  const foldplan::cli::RunPrediction prediction = foldplan::cli::predict_run(plan, program);
+  // The runtime's cuBLAS call was measured into gemm.bf16_accumulate_fp32 (foldplan calibrate);
+  // Megatron's weight gradients keep the bf16 table with the fp32 streaming bound.
+  const foldplan::CostContext runtime(plan.cluster, plan.gpus, std::nullopt, "foldplan",
+                                      foldplan::GemmKernels::foldplan_runtime);
+  const foldplan::CostContext megatron(plan.cluster, plan.gpus);
+  int accumulating = 0, priced_apart = 0;
+  for (const foldplan::Op& op : program.programs.front().ops) {
+    const auto* gemm = std::get_if<foldplan::GemmShape>(&op.shape);
+    if (gemm == nullptr || !gemm->accumulate_fp32 || gemm->groups != 1)
+      continue;
+    ++accumulating;
+    const double expected =
+        runtime.compute().gemm_time_s(gemm->m, gemm->n, gemm->k, foldplan::GemmPrecision::bf16,
+                                      foldplan::GemmOutput::fp32_accumulate);
+    EXPECT_DOUBLE_EQ(prediction.op_time_s.front().at(op.id), expected) << op.id;
+    priced_apart += expected != megatron.compute().gemm_time_s(
+                                    gemm->m, gemm->n, gemm->k, foldplan::GemmPrecision::bf16,
+                                    foldplan::GemmOutput::fp32_accumulate);
+  }
+  EXPECT_GT(accumulating, 0);
+  EXPECT_GT(priced_apart, 0);
+}
+
+TEST(RunPrediction, OnAnH200AttentionIsPricedFromOurKernelsOwnPoints) {
+  // topologies/calibration/h200.json holds our kernel's points (foldplan calibrate, 2026-11-23);
+  // the fallback to cuDNN's when a GPU has none is tests/costmodel/attention_backend_test.cpp's.
   foldplan::Plan plan = foldplan::cli::scale_plan_layers(
       foldplan::load_plan(write_plan("run_predict_h200.json", "--gpus 1")), 2);
   plan.cluster = foldplan::load_cluster("dgx-h200");
   const foldplan::StepProgram program =
       foldplan::lower_routed_plan(plan, foldplan::parse_routing_spec("balanced")).program;
   const foldplan::cli::RunPrediction prediction = foldplan::cli::predict_run(plan, program);
-  EXPECT_EQ(prediction.attention_note,
-            "attention predicted from cudnn measurements: no foldplan points in the "
-            "H200-SXM5-141GB calibration");
-  // The H200's cuDNN point at this shape (topologies/calibration/h200.json).
+  EXPECT_EQ(prediction.attention_note, std::nullopt);
+  // The H200's foldplan points at this shape (topologies/calibration/h200.json), kv 8 and kv 32,
+  // whose node is their geometric mean (as on the H100 above).
   const foldplan::GpuCalibration h200 = *foldplan::builtin_calibration("H200-SXM5-141GB");
-  double cudnn_fwd_tflops = 0;
+  double kv8 = 0, kv32 = 0;
   for (const foldplan::AttentionMeasurement& point : h200.attention) {
-    if (point.heads == 32 && point.kv_heads == 8 && point.seq == 4096)
-      cudnn_fwd_tflops = point.fwd_tflops;
+    if (point.backend == "foldplan" && point.heads == 32 && point.seq == 4096 &&
+        point.head_dim == 128 && point.causal)
+      (point.kv_heads == 8 ? kv8 : kv32) = point.fwd_tflops;
   }
-  ASSERT_GT(cudnn_fwd_tflops, 0);
+  ASSERT_GT(kv8, 0);
+  ASSERT_GT(kv32, 0);
   const double flops = 4.0 * 32 * 4096.0 * 4096.0 * 128 / 2;
-  EXPECT_NEAR(attention_times(program, prediction).forward_s, flops / (cudnn_fwd_tflops * 1e12),
-              1e-12);
+  EXPECT_NEAR(attention_times(program, prediction).forward_s,
+              flops / (std::sqrt(kv8 * kv32) * 1e12), 1e-12);
 }
 
 } // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -177,7 +178,11 @@ TEST_F(CalibratedH100, GroupedGemmOverlapsSmallGroupsUpToTheStreams) {
   }
 }
 
-TEST_F(CalibratedH100, AccumulatingIntoFp32BoundsSmallInnerWeightGradients) {
+TEST(ComputeCostModel, AccumulatingIntoFp32BoundsSmallInnerWeightGradientsWithoutATable) {
+  const GpuSpec gpu = gpu_of("dgx-h100");
+  GpuCalibration table = *builtin_calibration(gpu.name);
+  table.gemm_bf16_accumulate_fp32.clear();
+  const ComputeCostModel model(gpu, table);
   // A fine-grained expert's weight gradient: [6144, 2048] from 512 rows. Into fp32 main_grad the
   // output is read and written in fp32: 6144·2048·8 bytes plus the bf16 operands, at 3124 GB/s.
   const double bytes = 6144.0 * 2048 * 8 + 2.0 * (6144.0 * 512 + 512.0 * 2048);
@@ -191,6 +196,49 @@ TEST_F(CalibratedH100, AccumulatingIntoFp32BoundsSmallInnerWeightGradients) {
   // A deep inner dimension stays compute-bound: accumulating costs nothing extra.
   EXPECT_DOUBLE_EQ(model.gemm_time_s(6144, 2048, 8192, kBf16, GemmOutput::fp32_accumulate),
                    model.gemm_time_s(6144, 2048, 8192, kBf16));
+}
+
+TEST(ComputeCostModel, AMeasuredAccumulatingTablePricesFp32AccumulateGemms) {
+  const GpuSpec h100 = gpu_of("dgx-h100");
+  GpuCalibration calibration = *builtin_calibration(h100.name);
+  calibration.gemm_bf16_accumulate_fp32.clear();
+  const ComputeCostModel without(h100, calibration);
+  // Every shape measured 25% slower when adding into fp32 than with a bf16 output.
+  for (GemmMeasurement point : calibration.gemm_bf16) {
+    point.tflops *= 0.8;
+    calibration.gemm_bf16_accumulate_fp32.push_back(point);
+  }
+  const ComputeCostModel with(h100, calibration, kDefaultAttentionBackend,
+                              GemmKernels::foldplan_runtime);
+  // Megatron's weight gradients (Transformer Engine's cublasLt calls) were not what the table
+  // measured: they keep the bf16 table with the fp32 streaming bound.
+  const ComputeCostModel megatron(h100, calibration);
+  for (const auto& [m, n, k] :
+       {std::tuple(4096, 4096, 4096), std::tuple(4096, 14336, 1024), std::tuple(64, 14336, 4096)}) {
+    EXPECT_DOUBLE_EQ(megatron.gemm_time_s(m, n, k, kBf16, GemmOutput::fp32_accumulate),
+                     without.gemm_time_s(m, n, k, kBf16, GemmOutput::fp32_accumulate));
+  }
+  // 4096³ (compute-bound): the table's point, 2·4096³ / (0.8 × its bf16 TFLOP/s).
+  const GemmMeasurement& cube = find_point(calibration.gemm_bf16, 4096, 4096, 4096);
+  const double cube_s = 2.0 * 4096.0 * 4096 * 4096 / (0.8 * cube.tflops * 1e12);
+  EXPECT_NEAR(with.gemm_time_s(4096, 4096, 4096, kBf16, GemmOutput::fp32_accumulate), cube_s,
+              cube_s * 1e-9);
+  // Without the table accumulating there costs what the bf16 output does (compute-bound).
+  EXPECT_DOUBLE_EQ(without.gemm_time_s(4096, 4096, 4096, kBf16, GemmOutput::fp32_accumulate),
+                   without.gemm_time_s(4096, 4096, 4096, kBf16));
+  // A bf16 output and fp8 are untouched by the table.
+  EXPECT_DOUBLE_EQ(with.gemm_time_s(4096, 4096, 4096, kBf16),
+                   without.gemm_time_s(4096, 4096, 4096, kBf16));
+  EXPECT_DOUBLE_EQ(with.gemm_time_s(4096, 4096, 4096, kFp8, GemmOutput::fp32_accumulate),
+                   without.gemm_time_s(4096, 4096, 4096, kFp8, GemmOutput::fp32_accumulate));
+  // The fp32 output's streaming bound still holds where the table would be faster: 6144×2048
+  // from 512 rows moves 6144·2048·8 bytes of fp32 plus its bf16 operands at 3124 GB/s.
+  const double bytes = 6144.0 * 2048 * 8 + 2.0 * (6144.0 * 512 + 512.0 * 2048);
+  EXPECT_GE(with.gemm_time_s(6144, 2048, 512, kBf16, GemmOutput::fp32_accumulate), bytes / 3124e9);
+  // A grouped GEMM's groups one by one use it too (8 groups of 4096 rows: 256 tiles each, too
+  // many to overlap).
+  EXPECT_NEAR(with.grouped_gemm_time_s(8, 4096, 4096, 4096, kBf16, GemmOutput::fp32_accumulate),
+              8 * cube_s, 8 * cube_s * 1e-9);
 }
 
 TEST_F(CalibratedH100, AttentionReproducesTheMeasuredPoint) {

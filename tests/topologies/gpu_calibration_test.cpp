@@ -92,6 +92,7 @@ TEST(GpuCalibration, BuiltinCalibrationsAreFoundByThePresetsGpuNames) {
   ASSERT_TRUE(h100.has_value());
   EXPECT_EQ(h100->gpu, "H100-SXM5-80GB");
   EXPECT_EQ(h100->gemm_bf16.size(), 531u);
+  EXPECT_EQ(h100->gemm_bf16_accumulate_fp32.size(), 531u); // foldplan calibrate, same shapes
   EXPECT_EQ(h100->gemm_fp8.size(), 225u);
   EXPECT_EQ(h100->attention.size(), 57u); // 36 cudnn, 21 foldplan
   EXPECT_TRUE(h100->collectives.empty());
@@ -101,6 +102,8 @@ TEST(GpuCalibration, BuiltinCalibrationsAreFoundByThePresetsGpuNames) {
   ASSERT_TRUE(h200.has_value());
   EXPECT_EQ(h200->gpu, "H200-SXM5-141GB");
   EXPECT_EQ(h200->collectives.size(), 60u);
+  EXPECT_EQ(h200->gemm_bf16_accumulate_fp32.size(), 531u);
+  EXPECT_EQ(h200->attention.size(), 57u); // 36 cudnn, 21 foldplan (foldplan calibrate)
   EXPECT_EQ(h200->copy_Bps, 4297e9);
 
   EXPECT_FALSE(builtin_calibration(load_cluster("dgx-a100").gpu.name).has_value());
@@ -194,6 +197,39 @@ TEST(GpuCalibration, AShapeMeasuredTwiceIsRejected) {
   // The same shape on another backend is another measurement.
   value["attention"][1]["backend"] = "flash";
   EXPECT_NO_THROW(calibration_from_json(value));
+}
+
+TEST(GpuCalibration, AccumulatingGemmsAreReadWrittenAndValidatedLikeTheOthers) {
+  json value = small_calibration();
+  value["gemm"]["bf16_accumulate_fp32"] =
+      json::parse(R"([{"m": 64, "n": 4096, "k": 1024, "tflops": 17.5},
+                      {"m": 128, "n": 4096, "k": 1024, "tflops": 33.25}])");
+  const GpuCalibration calibration = calibration_from_json(value);
+  ASSERT_EQ(calibration.gemm_bf16_accumulate_fp32.size(), 2u);
+  EXPECT_EQ(calibration.gemm_bf16_accumulate_fp32[1], (GemmMeasurement{128, 4096, 1024, 33.25}));
+  EXPECT_EQ(calibration_to_json(calibration), value);
+  EXPECT_EQ(calibration_from_json(calibration_to_json(calibration)), calibration);
+
+  // Absent, it stays absent when written; without it the file reads as before.
+  EXPECT_TRUE(calibration_from_json(small_calibration()).gemm_bf16_accumulate_fp32.empty());
+  EXPECT_FALSE(calibration_to_json(calibration_from_json(small_calibration()))["gemm"].contains(
+      "bf16_accumulate_fp32"));
+
+  json bad = value;
+  bad["gemm"]["bf16_accumulate_fp32"][1]["tflops"] = 0;
+  EXPECT_EQ(input_error_message([&] { calibration_from_json(bad); }),
+            "calibration.gemm.bf16_accumulate_fp32[1].tflops: 0 is not a positive number");
+  bad = value;
+  bad["gemm"]["bf16_accumulate_fp32"][1]["m"] = 64;
+  EXPECT_EQ(input_error_message([&] { calibration_from_json(bad); }),
+            "calibration.gemm.bf16_accumulate_fp32[1]: shape 64×4096×1024 was already measured "
+            "at [0]");
+  bad = value;
+  bad["gemm"]["bf16_accumulate_fp32"] = 3;
+  EXPECT_NE(input_error_message([&] {
+              calibration_from_json(bad);
+            }).find("calibration.gemm.bf16_accumulate_fp32"),
+            std::string::npos);
 }
 
 TEST(GpuCalibration, EmptyListsAreAccepted) {
