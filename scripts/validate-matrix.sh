@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a validation matrix on this machine's GPUs: for every plan of the matrix file, `foldplan
-# estimate` writes it, `foldplan validate` runs it and compares measured with predicted (the JSON
-# and a side-by-side Chrome trace land in --out); then tools/validate/summarize.py prints the table.
+# estimate` writes it, `foldplan validate` runs it and compares measured with predicted (the
+# comparison, the raw measurements and a side-by-side Chrome trace land in --out); then
+# tools/validate/summarize.py prints the table.
 # Needs a build with the GPU runtime. The matrices: tools/validate/matrix.txt (one GPU) and
 # tools/validate/matrix-2gpu.txt (two GPUs, --gpus 2).
 #
@@ -44,7 +45,8 @@ while IFS='|' read -r name estimate_flags validate_flags; do
     -o "$out/$name.plan.json" >/dev/null
   # shellcheck disable=SC2086
   if ! "$foldplan" validate "$out/$name.plan.json" $validate_flags "${extra[@]}" \
-      -o "$out/$name.validation.json" --trace "$out/$name.trace.json" >"$out/$name.log" 2>&1; then
+      -o "$out/$name.validation.json" --measured "$out/$name.measured.json" \
+      --trace "$out/$name.trace.json" >"$out/$name.log" 2>&1; then
     echo "   failed: $(tail -n 1 "$out/$name.log")" >&2
     failed=1
   fi
