@@ -12,10 +12,10 @@
 
 #include <fmt/format.h>
 
+#include "cli/calibration_file.hpp"
 #include "cli/command.hpp"
 #include "core/errors.hpp"
 #include "core/file_io.hpp"
-#include "runtime/calibration_sweep.hpp"
 
 namespace foldplan::cli {
 namespace {
@@ -59,7 +59,7 @@ void check_flags(const CalibrateOptions& options) {
   if (options.output.empty() && !options.json)
     throw InputError("-o", "is missing; give the calibration file to write (or --json)");
   if (!options.gpu.empty())
-    runtime::preset_gpu(options.gpu, "--gpu");
+    preset_gpu(options.gpu, "--gpu");
 }
 
 // --base: the shipped calibration of `gpu` (builtin; none when none was measured), nothing
@@ -78,14 +78,14 @@ int run_calibrate(const CalibrateOptions& options) {
   // A base file is read before the sweep, so that a bad one costs no GPU time.
   if (options.base != "builtin" && options.base != "none")
     load_calibration(options.base);
-  const runtime::CalibrationGrid grid = runtime::calibration_grid(options.quick);
+  const CalibrationGrid grid = calibration_grid(options.quick);
   const runtime::CalibrationRun run = runtime::run_calibration_sweep(
       grid, {.local_gpus = options.local_gpus,
              .device = options.device,
              .progress = [](const std::string& line) { fmt::print(stderr, "{}\n", line); }});
   std::string gpu = options.gpu;
   if (gpu.empty()) {
-    const std::optional<std::string> name = runtime::preset_gpu_name(run.device_name);
+    const std::optional<std::string> name = preset_gpu_name(run.device_name);
     if (!name) {
       throw InputError("--gpu", fmt::format("the device \"{}\" is not a GPU of the cluster "
                                             "presets; name the preset GPU it is with --gpu",
@@ -94,7 +94,7 @@ int run_calibrate(const CalibrateOptions& options) {
     gpu = *name;
   }
   const auto [base, base_name] = base_of(options.base, gpu);
-  const GpuCalibration calibration = runtime::assemble_calibration(
+  const GpuCalibration calibration = assemble_calibration(
       run, {.gpu = gpu, .date = utc_date(), .command = command_line(), .raw = options.raw}, base,
       base_name);
   const std::string text = calibration_to_json(calibration).dump(2) + "\n";

@@ -1,7 +1,7 @@
 // What `foldplan calibrate` measures and how its timings become a calibration file: the grid, the
 // clock normalisation (to_calibration.py's clock_scale), the GPU names, the bus bandwidth and the
 // merge with a base calibration. Host-only: runs in CI.
-#include "runtime/calibration_sweep.hpp"
+#include "cli/calibration_file.hpp"
 
 #include <algorithm>
 #include <set>
@@ -11,7 +11,11 @@
 #include "core/errors.hpp"
 #include "topologies/cluster_spec.hpp"
 
-namespace foldplan::runtime {
+namespace foldplan::cli {
+using runtime::CalibrationAttentionShape;
+using runtime::TimedAttention;
+using runtime::TimedCollective;
+using runtime::TimedGemm;
 namespace {
 
 bool has_gemm(const CalibrationGrid& grid, std::int64_t m, std::int64_t n, std::int64_t k) {
@@ -236,4 +240,4 @@ TEST(CalibrationAssembly, AFailedTimingIsRefusedByTheValidator) {
 }
 
 } // namespace
-} // namespace foldplan::runtime
+} // namespace foldplan::cli

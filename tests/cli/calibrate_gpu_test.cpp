@@ -4,15 +4,15 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/calibration_sweep.hpp"
+#include "cli/calibration_file.hpp"
 #include "tests/gpu_test_support.hpp"
 
-namespace foldplan::runtime {
+namespace foldplan::cli {
 namespace {
 
 TEST(CalibrationSweepGpu, QuickSweepGivesSaneNumbers) {
   FOLDPLAN_SKIP_WITHOUT_GPUS(1);
-  const CalibrationRun run = run_calibration_sweep(calibration_grid(true), {});
+  const CalibrationRun run = runtime::run_calibration_sweep(calibration_grid(true), {});
   const std::optional<std::string> gpu = preset_gpu_name(run.device_name);
   if (!gpu || (*gpu != "H100-SXM5-80GB" && *gpu != "H200-SXM5-141GB"))
     GTEST_SKIP() << "the ranges below are an H100's or H200's, not a " << run.device_name << "'s";
@@ -55,4 +55,4 @@ TEST(CalibrationSweepGpu, QuickSweepGivesSaneNumbers) {
 }
 
 } // namespace
-} // namespace foldplan::runtime
+} // namespace foldplan::cli
