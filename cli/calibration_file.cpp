@@ -227,7 +227,11 @@ GpuCalibration assemble_calibration(const CalibrationRun& run, const Calibration
                        scale_of(timed.backward_sm_mhz, kComputeBound)});
   }
   calibration.copy_Bps = run.copy_Bps;
-  calibration.elementwise_Bps = run.elementwise_Bps;
+  calibration.stream_Bps = run.stream_Bps;
+  // elementwise_Bps is a kernel of three reads to a write (PyTorch's addcmul in the shipped files),
+  // which Megatron's memory-bound ops are priced with; the sweep's kernel is half read, half
+  // written. So the base's figure is kept, and only without a base does the stream figure stand in.
+  calibration.elementwise_Bps = base ? base->elementwise_Bps : run.stream_Bps;
   for (const TimedCollective& timed : run.collectives) {
     calibration.collectives.push_back(
         {.kind = timed.kind,
@@ -253,7 +257,7 @@ GpuCalibration assemble_calibration(const CalibrationRun& run, const Calibration
     const std::size_t collectives = carry_missing(calibration.collectives, base->collectives);
     carried = fmt::format("from {} (measured {} by: {}): gemm.bf16 {}, "
                           "gemm.bf16_accumulate_fp32 {}, gemm.fp8 {}, attention {}, "
-                          "collectives {}",
+                          "collectives {}, memory.elementwise_Bps",
                           base_name, base->measured.date, base->measured.command, bf16, accumulate,
                           base->gemm_fp8.size(),
                           count_by_backend(calibration.attention, measured_attention), collectives);
@@ -290,9 +294,11 @@ GpuCalibration assemble_calibration(const CalibrationRun& run, const Calibration
           "{} and gemm.bf16_accumulate_fp32 {} shapes (cublasGemmEx NN, the "
           "runtime's call; bf16 output beta 0, or fp32 C with beta 1; CUDA-graph replays rotating "
           "over input sets >=3x the L2), attention {} foldplan points (kernels/attention_*.cu), "
-          "memory (copy_Bps: cudaMemcpyAsync device to device of 1 GiB; elementwise_Bps: "
-          "kernels/stream_bytes over 1 GiB buffers; bytes read + written), {}. Carried {}. {}",
+          "memory (copy_Bps: cudaMemcpyAsync device to device of 1 GiB; stream_Bps: "
+          "kernels/stream_bytes over 1 GiB buffers, the runtime's memory-bound ops; bytes read + "
+          "written{}), {}. Carried {}. {}",
           run.gemm_bf16.size(), run.gemm_bf16_accumulate_fp32.size(), run.attention.size(),
+          base ? "" : "; elementwise_Bps: the stream_Bps figure, no base to carry it from",
           collectives_note, carried, clock)};
   validate_calibration(calibration);
   return calibration;

@@ -53,7 +53,7 @@ std::optional<std::string> attention_fallback_note(const std::optional<GpuCalibr
 ComputeCostModel::ComputeCostModel(const GpuSpec& gpu, std::optional<GpuCalibration> calibration,
                                    const std::string& attention_backend, GemmKernels gemm_kernels)
     : gpu_(gpu), physical_gemm_(gpu), physical_attention_(gpu),
-      streaming_Bps_(gpu.hbm_bw_Bps * kAchievableHbmFraction) {
+      streaming_Bps_(gpu.hbm_bw_Bps * kAchievableHbmFraction), memory_bound_Bps_(streaming_Bps_) {
   attention_fallback_ = attention_fallback_note(calibration, gpu.name, attention_backend);
   if (!calibration)
     return;
@@ -74,6 +74,11 @@ ComputeCostModel::ComputeCostModel(const GpuSpec& gpu, std::optional<GpuCalibrat
   if (!calibration->attention.empty())
     attention_.emplace(calibration->attention, gpu.bf16_flops, attention_backend);
   streaming_Bps_ = calibration->elementwise_Bps;
+  // `foldplan run`'s memory-bound ops are its own copy kernel, half read and half written; a
+  // streaming elementwise kernel of three reads to a write (the elementwise figure) runs faster.
+  memory_bound_Bps_ = gemm_kernels == GemmKernels::foldplan_runtime && calibration->stream_Bps > 0
+                          ? calibration->stream_Bps
+                          : streaming_Bps_;
 }
 
 bool ComputeCostModel::supports(GemmPrecision precision) const {
@@ -202,7 +207,7 @@ double ComputeCostModel::memory_bound_time_s(double bytes, int kernels) const {
   assert(bytes >= 0 && kernels >= 1);
   if (bytes == 0)
     return 0;
-  return kernels * kStreamingKernelLatency_s + bytes / streaming_Bps_;
+  return kernels * kStreamingKernelLatency_s + bytes / memory_bound_Bps_;
 }
 
 } // namespace foldplan

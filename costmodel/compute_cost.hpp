@@ -33,11 +33,12 @@ inline constexpr double kStreamingKernelLatency_s = 1.3e-6;
 // (transformer_engine/common/util/multi_stream.cpp: num_compute_streams = 4).
 inline constexpr int kGroupedGemmStreams = 4;
 
-// Whose GEMM calls a prediction prices. The calibration's gemm.bf16_accumulate_fp32 table was
-// measured with foldplan's runtime call (cublasGemmEx NN, fp32 C, beta 1), so it
-// prices `foldplan run`'s accumulating GEMMs. Megatron's weight gradients go through Transformer
-// Engine's cublasLt calls (another layout and heuristic) that no lent machine has measured; they
-// keep the bf16 table with the fp32 output's streaming bound (docs/calibration.md says why).
+// Whose kernels a prediction prices. The calibration's gemm.bf16_accumulate_fp32 table was
+// measured with foldplan's runtime call (cublasGemmEx NN, fp32 C, beta 1), so it prices
+// `foldplan run`'s accumulating GEMMs; its memory.stream_Bps, run's memory-bound stand-in.
+// Megatron's weight gradients go through Transformer Engine's cublasLt calls (another layout and
+// heuristic) that no lent machine has measured; they keep the bf16 table with the fp32 output's
+// streaming bound (docs/calibration.md says why).
 enum class GemmKernels { megatron, foldplan_runtime };
 
 class ComputeCostModel {
@@ -77,7 +78,8 @@ public:
   double attention_forward_time_s(const AttentionShape& shape) const;
   double attention_backward_time_s(const AttentionShape& shape) const;
   // Streaming, memory-bound kernels (norms, activations, permute, optimizer step): bytes read +
-  // written.
+  // written, at the calibration's elementwise figure (foldplan_runtime: its stream_Bps, when
+  // measured).
   double memory_bound_time_s(double bytes, int kernels = 1) const;
   // Achieved / dense peak of `precision`, as gemm_time_s prices it (0 for an empty GEMM).
   double gemm_efficiency(std::int64_t m, std::int64_t n, std::int64_t k,
@@ -116,6 +118,7 @@ private:
   std::optional<AttentionEfficiencyTable> attention_;
   std::optional<std::string> attention_fallback_;
   double streaming_Bps_ = 0;
+  double memory_bound_Bps_ = 0; // streaming_Bps_, or the calibration's stream_Bps for run's kernels
 };
 
 } // namespace foldplan

@@ -427,7 +427,7 @@ void time_memory(CalibrationRun& run, cudaStream_t stream) {
         kernels::stream_bytes(source.get(), destination.get(), bytes, 2 * kMemoryBytes, 1, stream),
         "streaming kernel");
   });
-  run.elementwise_Bps = 2 * kMemoryBytes / stream_s;
+  run.stream_Bps = 2 * kMemoryBytes / stream_s;
 }
 
 // ---- NCCL: one thread per GPU, communicators from ncclCommInitAll ----

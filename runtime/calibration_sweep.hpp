@@ -57,7 +57,9 @@ struct CalibrationRun {
   std::string software;    // CUDA runtime, cuBLAS, NCCL and driver versions
   std::vector<TimedGemm> gemm_bf16, gemm_bf16_accumulate_fp32;
   std::vector<TimedAttention> attention;
-  double copy_Bps = 0, elementwise_Bps = 0; // bytes read + written per second
+  // Bytes read + written per second: a device-to-device copy, and kernels/stream_bytes (the
+  // runtime's memory-bound stand-in).
+  double copy_Bps = 0, stream_Bps = 0;
   std::vector<TimedCollective> collectives;
   int gpus = 1;
   // The SM clock under a training-like load: the median NVML reading over ~2 s of large GEMMs run

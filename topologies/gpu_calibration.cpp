@@ -202,6 +202,8 @@ void validate_calibration(const GpuCalibration& calibration, const std::string& 
   validate_attention_list(calibration.attention, field("attention"));
   require_positive(calibration.copy_Bps, field("memory.copy_Bps"));
   require_positive(calibration.elementwise_Bps, field("memory.elementwise_Bps"));
+  if (calibration.stream_Bps != 0)
+    require_positive(calibration.stream_Bps, field("memory.stream_Bps"));
   validate_collective_list(calibration.collectives, field("collectives"));
 }
 
@@ -238,6 +240,8 @@ GpuCalibration calibration_from_json(const nlohmann::json& json, const std::stri
   JsonObject memory = object.object("memory");
   calibration.copy_Bps = memory.number("copy_Bps");
   calibration.elementwise_Bps = memory.number("elementwise_Bps");
+  if (memory.has("stream_Bps"))
+    calibration.stream_Bps = memory.positive_number("stream_Bps");
   memory.reject_unknown_keys();
 
   if (object.has("collectives")) {
@@ -283,6 +287,8 @@ nlohmann::json calibration_to_json(const GpuCalibration& calibration) {
       {"memory",
        {{"copy_Bps", calibration.copy_Bps}, {"elementwise_Bps", calibration.elementwise_Bps}}},
   };
+  if (calibration.stream_Bps > 0)
+    json["memory"]["stream_Bps"] = calibration.stream_Bps;
   if (!calibration.gemm_bf16_accumulate_fp32.empty()) {
     json["gemm"]["bf16_accumulate_fp32"] = gemm_list_to_json(calibration.gemm_bf16_accumulate_fp32);
   }

@@ -12,7 +12,7 @@
 //    "attention": [{"batch": 1, "heads": 32, "kv_heads": 8, "seq": 4096, "head_dim": 128,
 //                   "causal": true, "backend": "cudnn", "fwd_tflops": 541.7,
 //                   "bwd_tflops": 422.0}, …],
-//    "memory": {"copy_Bps": 3.033e12, "elementwise_Bps": 3.124e12},
+//    "memory": {"copy_Bps": 3.033e12, "elementwise_Bps": 3.124e12, "stream_Bps": 2.829e12},
 //    "collectives": [{"kind": "all_reduce", "gpus": 2, "link": "nvlink", "bytes": 4096,
 //                     "time_s": 8.864e-06, "busbw_Bps": 4.621e8}, …]}
 // "backend" is one of "cudnn", "flash", "foldplan" (foldplan's own kernel, kernels/attention_*.cu);
@@ -80,6 +80,10 @@ struct GpuCalibration {
   std::vector<AttentionMeasurement> attention;
   double copy_Bps = 0;        // device-to-device copy, bytes read + written per second
   double elementwise_Bps = 0; // a streaming elementwise kernel, bytes read + written per second
+  // foldplan's runtime stand-in for memory-bound ops (kernels/stream_bytes: half read, half
+  // written), bytes read + written per second; what `foldplan run` prices memory-bound ops with.
+  // 0: not measured (optional in the file).
+  double stream_Bps = 0;
   std::vector<CollectiveMeasurement> collectives;
   bool operator==(const GpuCalibration&) const = default;
 };

@@ -135,7 +135,7 @@ CalibrationRun small_run() {
                     .forward_sm_mhz = 1530,
                     .backward_sm_mhz = 1700}};
   run.copy_Bps = 3.0e12;
-  run.elementwise_Bps = 3.1e12;
+  run.stream_Bps = 2.8e12;
   return run;
 }
 
@@ -165,6 +165,9 @@ TEST(CalibrationAssembly, TimingsBecomeNormalisedThroughput) {
   EXPECT_DOUBLE_EQ(calibration.attention[0].fwd_tflops, forward / 1e-3 / 1e12);
   EXPECT_DOUBLE_EQ(calibration.attention[0].bwd_tflops, 2.5 * forward / 3e-3 / 1e12 * 1530 / 1700);
   EXPECT_EQ(calibration.copy_Bps, 3.0e12);
+  EXPECT_EQ(calibration.stream_Bps, 2.8e12);
+  // No base to carry the three-reads-to-a-write figure from: the stream figure stands in.
+  EXPECT_EQ(calibration.elementwise_Bps, 2.8e12);
   EXPECT_TRUE(calibration.gemm_fp8.empty());
   EXPECT_TRUE(calibration.collectives.empty());
   EXPECT_NE(calibration.measured.notes.find("one GPU: no collectives measured"), std::string::npos);
@@ -213,11 +216,15 @@ TEST(CalibrationAssembly, TheBaseFillsWhatWasNotMeasuredAndOnlyThat) {
   EXPECT_EQ(calibration.gemm_fp8, base.gemm_fp8);
   // 1 measured foldplan point replaces the base's; its other 20 foldplan and 36 cudnn carried.
   EXPECT_EQ(calibration.attention.size(), 57u);
-  // Memory is always measured.
+  // The copy and the runtime's stream are measured; the elementwise figure (three reads to a
+  // write, what Megatron's memory-bound ops are priced with) is the base's.
   EXPECT_EQ(calibration.copy_Bps, 3.0e12);
+  EXPECT_EQ(calibration.stream_Bps, 2.8e12);
+  EXPECT_EQ(calibration.elementwise_Bps, base.elementwise_Bps);
   EXPECT_NE(
       calibration.measured.notes.find("gemm.bf16 529, gemm.bf16_accumulate_fp32 530, gemm.fp8 "
-                                      "225, attention 36 cudnn, 20 foldplan, collectives 0"),
+                                      "225, attention 36 cudnn, 20 foldplan, collectives 0, "
+                                      "memory.elementwise_Bps"),
       std::string::npos)
       << calibration.measured.notes;
 

@@ -198,6 +198,24 @@ TEST(ComputeCostModel, AccumulatingIntoFp32BoundsSmallInnerWeightGradientsWithou
                    model.gemm_time_s(6144, 2048, 8192, kBf16));
 }
 
+TEST(ComputeCostModel, RunsMemoryBoundOpsArePricedAtItsStreamKernelsBandwidth) {
+  const GpuSpec h100 = gpu_of("dgx-h100");
+  GpuCalibration calibration = *builtin_calibration(h100.name);
+  calibration.elementwise_Bps = 3.0e12;
+  calibration.stream_Bps = 2.5e12;
+  const ComputeCostModel megatron(h100, calibration);
+  const ComputeCostModel run(h100, calibration, kDefaultAttentionBackend,
+                             GemmKernels::foldplan_runtime);
+  // 1 GB in one kernel: its launch plus the bytes at the op's bandwidth.
+  EXPECT_DOUBLE_EQ(megatron.memory_bound_time_s(1e9), kStreamingKernelLatency_s + 1e9 / 3.0e12);
+  EXPECT_DOUBLE_EQ(run.memory_bound_time_s(1e9), kStreamingKernelLatency_s + 1e9 / 2.5e12);
+  // Not measured: run falls back to the elementwise figure.
+  calibration.stream_Bps = 0;
+  const ComputeCostModel unmeasured(h100, calibration, kDefaultAttentionBackend,
+                                    GemmKernels::foldplan_runtime);
+  EXPECT_DOUBLE_EQ(unmeasured.memory_bound_time_s(1e9), kStreamingKernelLatency_s + 1e9 / 3.0e12);
+}
+
 TEST(ComputeCostModel, AMeasuredAccumulatingTablePricesFp32AccumulateGemms) {
   const GpuSpec h100 = gpu_of("dgx-h100");
   GpuCalibration calibration = *builtin_calibration(h100.name);

@@ -154,6 +154,7 @@ TEST(GpuCalibration, BadInputErrorsNameTheFieldTheValueAndTheRule) {
        "calibration.attention[0].causal: expected true or false, got integer 1"},
       {"/attention/0/seq", -4096, "calibration.attention[0].seq: -4096 is not a positive integer"},
       {"/memory/copy_Bps", 0, "calibration.memory.copy_Bps: 0 is not a positive number"},
+      {"/memory/stream_Bps", 0, "calibration.memory.stream_Bps: 0 is not a positive number"},
       {"/collectives/0/kind", "broadcast",
        "calibration.collectives[0].kind: \"broadcast\" is not one of all_reduce, all_gather, "
        "reduce_scatter, all_to_all, send_recv, send_recv_bidirectional"},
@@ -230,6 +231,15 @@ TEST(GpuCalibration, AccumulatingGemmsAreReadWrittenAndValidatedLikeTheOthers) {
               calibration_from_json(bad);
             }).find("calibration.gemm.bf16_accumulate_fp32"),
             std::string::npos);
+}
+
+TEST(GpuCalibration, TheRuntimesStreamFigureIsOptionalReadAndWritten) {
+  EXPECT_EQ(calibration_from_json(small_calibration()).stream_Bps, 0); // not measured
+  json value = small_calibration();
+  value["memory"]["stream_Bps"] = 2.829e12;
+  const GpuCalibration calibration = calibration_from_json(value);
+  EXPECT_EQ(calibration.stream_Bps, 2.829e12);
+  EXPECT_EQ(calibration_to_json(calibration), value);
 }
 
 TEST(GpuCalibration, EmptyListsAreAccepted) {
