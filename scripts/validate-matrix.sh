@@ -8,6 +8,9 @@
 #
 #   scripts/validate-matrix.sh [--cluster dgx-h100] [--matrix FILE] [--gpus N] [--out DIR]
 #                              [--foldplan BIN] [--calibration FILE] [--only NAME]
+#   scripts/validate-matrix.sh --replay DIR [--calibration FILE] [--out DIR]
+# --replay predicts the measurements a matrix run left in DIR (NAME.plan.json and
+# NAME.measured.json, e.g. tools/validate/results/h100) again, with no GPU (`validate --from`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +21,7 @@ out=build/validation
 foldplan=build/cli/foldplan
 calibration=""
 only=""
+replay=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --cluster) cluster="$2"; shift 2 ;;
@@ -27,12 +31,25 @@ while [[ $# -gt 0 ]]; do
     --foldplan) foldplan="$2"; shift 2 ;;
     --calibration) calibration="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
+    --replay) replay="$2"; shift 2 ;;
     *) echo "validate-matrix.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$out"
+rm -f "$out"/*.validation.json # the summary reads every comparison in --out: this run's only
 extra=(--local-gpus "$gpus")
 [[ -n "$calibration" ]] && extra+=(--calibration "$calibration")
+
+if [[ -n "$replay" ]]; then
+  for measured in "$replay"/*.measured.json; do
+    name="$(basename "$measured" .measured.json)"
+    [[ -n "$only" && "$name" != "$only" ]] && continue
+    "$foldplan" validate "$replay/$name.plan.json" --from "$measured" "${extra[@]:2}" \
+      -o "$out/$name.validation.json" >/dev/null
+  done
+  python3 tools/validate/summarize.py "$out"/*.validation.json
+  exit 0
+fi
 
 failed=0
 while IFS='|' read -r name estimate_flags validate_flags; do
