@@ -78,6 +78,22 @@ nlohmann::json execution_metadata(const PlanExecutionOptions& options,
   return metadata;
 }
 
+// The plan cut to `layers`, lowered with `routing` and priced: what running and replaying share.
+PlanExecution lower_and_predict(const PlanExecutionOptions& options,
+                                const std::optional<std::int64_t>& layers,
+                                const std::string& routing) {
+  PlanExecution execution{.plan = load_plan(options.plan_path)};
+  if (layers)
+    execution.plan = scale_plan_layers(execution.plan, *layers);
+  execution.routing = parse_routing_spec(routing);
+  RunPredictionOptions prediction_options{.record_timeline = options.record_timeline};
+  if (!options.calibration.empty())
+    prediction_options.calibration = load_calibration(options.calibration);
+  execution.program = lower_routed_plan(execution.plan, execution.routing).program;
+  execution.prediction = predict_run(execution.plan, execution.program, prediction_options);
+  return execution;
+}
+
 } // namespace
 
 void add_plan_execution_flags(CLI::App& command, PlanExecutionOptions& options) {
@@ -109,18 +125,10 @@ PlanExecution execute_plan(const PlanExecutionOptions& options, const std::strin
   if (!(options.timeout_s > 0))
     throw InputError("--timeout",
                      fmt::format("{} is not a positive number of seconds", options.timeout_s));
-  PlanExecution execution{.plan = load_plan(options.plan_path)};
-  if (options.layers)
-    execution.plan = scale_plan_layers(execution.plan, *options.layers);
+  PlanExecution execution = lower_and_predict(options, options.layers, options.routing);
   const Plan& plan = execution.plan;
-  execution.routing = parse_routing_spec(options.routing);
-  RunPredictionOptions prediction_options{.record_timeline = options.record_timeline};
-  if (!options.calibration.empty())
-    prediction_options.calibration = load_calibration(options.calibration);
   runtime::require_gpu_runtime(command);
 
-  execution.program = lower_routed_plan(plan, execution.routing).program;
-  execution.prediction = predict_run(plan, execution.program, prediction_options);
   const MemoryBreakdown memory =
       peak_memory_per_gpu(plan.model, plan.parallel, plan.training, plan.options);
   const runtime::ExecutorOptions executor{.local_gpus = options.local_gpus,
@@ -146,10 +154,8 @@ PlanExecution execute_plan(const PlanExecutionOptions& options, const std::strin
 
 PlanExecution replay_plan(const PlanExecutionOptions& options, const std::string& measured_path,
                           const std::string& measured_flag) {
-  PlanExecution execution{.measured =
-                              runtime::measured_step_from_json(read_json_file(measured_path))};
-  const runtime::MeasuredStep& measured = execution.measured;
-  const nlohmann::json& metadata = measured.metadata;
+  runtime::MeasuredStep ran_step = runtime::measured_step_from_json(read_json_file(measured_path));
+  const nlohmann::json& metadata = ran_step.metadata;
   const std::string field = measured_flag + " " + measured_path;
   std::optional<std::int64_t> layers = options.layers;
   if (const auto ran = metadata.find("layers"); ran != metadata.end() && ran->is_number_integer()) {
@@ -166,14 +172,9 @@ PlanExecution replay_plan(const PlanExecutionOptions& options, const std::string
                                                 measured_path, ran->get<std::string>()));
     routing = ran->get<std::string>();
   }
-  execution.plan = load_plan(options.plan_path);
-  if (layers)
-    execution.plan = scale_plan_layers(execution.plan, *layers);
-  execution.routing = parse_routing_spec(routing);
-  RunPredictionOptions prediction_options{.record_timeline = options.record_timeline};
-  if (!options.calibration.empty())
-    prediction_options.calibration = load_calibration(options.calibration);
-  execution.program = lower_routed_plan(execution.plan, execution.routing).program;
+  PlanExecution execution = lower_and_predict(options, layers, routing);
+  execution.measured = std::move(ran_step);
+  const runtime::MeasuredStep& measured = execution.measured;
 
   // The measured programs must be this program's: same ranks, every op timed.
   const std::string mismatch =
@@ -192,7 +193,6 @@ PlanExecution replay_plan(const PlanExecutionOptions& options, const std::string
         throw InputError(field, mismatch);
     }
   }
-  execution.prediction = predict_run(execution.plan, execution.program, prediction_options);
   execution.checks_passed = std::all_of(measured.moe_checks.begin(), measured.moe_checks.end(),
                                         [](const auto& check) { return check.passed; });
   return execution;
