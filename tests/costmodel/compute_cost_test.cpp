@@ -198,6 +198,24 @@ TEST(ComputeCostModel, AccumulatingIntoFp32BoundsSmallInnerWeightGradientsWithou
                    model.gemm_time_s(6144, 2048, 8192, kBf16));
 }
 
+TEST(ComputeCostModel, AnAccumulatingGemmIsNeverFasterThanItsBf16OutputTwin) {
+  const GpuSpec h100 = gpu_of("dgx-h100");
+  GpuCalibration calibration = *builtin_calibration(h100.name);
+  // A table claiming every accumulating shape 20% faster than with a bf16 output (clock noise).
+  calibration.gemm_bf16_accumulate_fp32.clear();
+  for (GemmMeasurement point : calibration.gemm_bf16) {
+    point.tflops *= 1.2;
+    calibration.gemm_bf16_accumulate_fp32.push_back(point);
+  }
+  const ComputeCostModel run(h100, calibration, kDefaultAttentionBackend,
+                             GemmKernels::foldplan_runtime);
+  for (const auto& [m, n, k] : {std::tuple(4096, 28672, 4096), std::tuple(4096, 4096, 4096)}) {
+    EXPECT_DOUBLE_EQ(run.gemm_time_s(m, n, k, kBf16, GemmOutput::fp32_accumulate),
+                     run.gemm_time_s(m, n, k, kBf16))
+        << m << "x" << n << "x" << k;
+  }
+}
+
 TEST(ComputeCostModel, RunsMemoryBoundOpsArePricedAtItsStreamKernelsBandwidth) {
   const GpuSpec h100 = gpu_of("dgx-h100");
   GpuCalibration calibration = *builtin_calibration(h100.name);
