@@ -428,7 +428,9 @@ cudaError_t launch_backward(const AttentionDims& dims, const BackwardParams& par
     return error;
   }
   auto* kernel = attention_backward_kernel<Shape>;
-  static const cudaError_t configured = cudaFuncSetAttribute(
+  // Per launch, not once per process: the attribute belongs to the current device, and a process
+  // that drives several GPUs (one thread each) must set it on every one of them.
+  const cudaError_t configured = cudaFuncSetAttribute(
       kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Shape::shared_bytes);
   if (configured != cudaSuccess) {
     return configured;

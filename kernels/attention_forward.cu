@@ -260,7 +260,9 @@ cudaError_t launch_forward(const AttentionDims& dims, const ForwardParams& param
                            cudaStream_t stream) {
   using Shape = ForwardShape<qk_dim, v_dim, warps, row_tiles>;
   auto* kernel = attention_forward_kernel<qk_dim, v_dim, warps, row_tiles>;
-  static const cudaError_t configured = cudaFuncSetAttribute(
+  // Per launch, not once per process: the attribute belongs to the current device, and a process
+  // that drives several GPUs (one thread each) must set it on every one of them.
+  const cudaError_t configured = cudaFuncSetAttribute(
       kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Shape::shared_bytes);
   if (configured != cudaSuccess) {
     return configured;

@@ -234,6 +234,40 @@ INSTANTIATE_TEST_SUITE_P(
         Shape{1, 2, 2, 300, 300, 64, 64, false}),
     [](const ::testing::TestParamInfo<Shape>& shape) { return shape_name(shape.param); });
 
+// One process driving two GPUs (the runtime's thread per GPU): the kernels' shared-memory limit is
+// a per-device attribute, so a launch on the second GPU failed with "invalid argument" while it
+// was set once per process (found by the two-H200 validation matrix, 2026-11-23).
+TEST(AttentionGpuDevices, ForwardAndBackwardLaunchOnEveryGpuOfTheProcess) {
+  FOLDPLAN_SKIP_WITHOUT_GPUS(2);
+  const AttentionDims dims{.batch = 1,
+                           .heads = 4,
+                           .kv_heads = 2,
+                           .seq_q = 256,
+                           .seq_kv = 256,
+                           .qk_head_dim = 128,
+                           .v_head_dim = 128,
+                           .causal = true};
+  for (const int device : {0, 1}) {
+    SCOPED_TRACE(device);
+    CUDA_OK(cudaSetDevice(device));
+    DeviceBuffer<__nv_bfloat16> q(attention_q_elements(dims)), k(attention_k_elements(dims)),
+        v(attention_v_elements(dims)), o(attention_o_elements(dims)),
+        d_o(attention_o_elements(dims)), dq(attention_q_elements(dims)),
+        dk(attention_k_elements(dims)), dv(attention_v_elements(dims));
+    DeviceBuffer<float> lse(attention_lse_elements(dims));
+    DeviceBuffer<unsigned char> workspace(
+        static_cast<std::int64_t>(attention_backward_workspace_bytes(dims)));
+    for (const auto* buffer : {&q, &k, &v, &d_o})
+      CUDA_OK(cudaMemset(buffer->get(), 0, buffer->bytes()));
+    CUDA_OK(
+        attention_forward(dims, 0.088f, q.get(), k.get(), v.get(), o.get(), lse.get(), nullptr));
+    CUDA_OK(attention_backward(dims, 0.088f, q.get(), k.get(), v.get(), o.get(), d_o.get(),
+                               lse.get(), dq.get(), dk.get(), dv.get(), workspace.get(), nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+  }
+  CUDA_OK(cudaSetDevice(0));
+}
+
 TEST(AttentionGpuDims, UnsupportedDimsAreRefusedBeforeLaunch) {
   FOLDPLAN_SKIP_WITHOUT_GPUS(1);
   AttentionDims dims = dims_of(Shape{1, 2, 2, 16, 16, 96, 96, true});
