@@ -44,6 +44,19 @@ private:
   std::int64_t count_;
 };
 
+// Every device tensor one forward and backward call of `dims` reads or writes.
+struct AttentionBuffers {
+  explicit AttentionBuffers(const AttentionDims& dims)
+      : q(attention_q_elements(dims)), k(attention_k_elements(dims)), v(attention_v_elements(dims)),
+        o(attention_o_elements(dims)), d_o(attention_o_elements(dims)),
+        dq(attention_q_elements(dims)), dk(attention_k_elements(dims)),
+        dv(attention_v_elements(dims)), lse(attention_lse_elements(dims)),
+        workspace(static_cast<std::int64_t>(attention_backward_workspace_bytes(dims))) {}
+  DeviceBuffer<__nv_bfloat16> q, k, v, o, d_o, dq, dk, dv;
+  DeviceBuffer<float> lse;
+  DeviceBuffer<unsigned char> workspace;
+};
+
 std::vector<float> random_bf16_values(std::int64_t count, std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> values(count);
@@ -128,28 +141,22 @@ TEST_P(AttentionGpu, ForwardAndBackwardMatchReference) {
   const auto v = random_bf16_values(attention_v_elements(dims), rng);
   const auto d_o = random_bf16_values(attention_o_elements(dims), rng);
 
-  DeviceBuffer<__nv_bfloat16> q_d(attention_q_elements(dims)), k_d(attention_k_elements(dims)),
-      v_d(attention_v_elements(dims)), o_d(attention_o_elements(dims)),
-      d_o_d(attention_o_elements(dims)), dq_d(attention_q_elements(dims)),
-      dk_d(attention_k_elements(dims)), dv_d(attention_v_elements(dims));
-  DeviceBuffer<float> lse_d(attention_lse_elements(dims));
-  DeviceBuffer<unsigned char> workspace(
-      static_cast<std::int64_t>(attention_backward_workspace_bytes(dims)));
+  const AttentionBuffers device(dims);
   const auto upload = [](const DeviceBuffer<__nv_bfloat16>& buffer,
                          const std::vector<float>& values) {
     const auto host = to_bf16(values);
     return cudaMemcpy(buffer.get(), host.data(), buffer.bytes(), cudaMemcpyHostToDevice);
   };
-  CUDA_OK(upload(q_d, q));
-  CUDA_OK(upload(k_d, k));
-  CUDA_OK(upload(v_d, v));
-  CUDA_OK(upload(d_o_d, d_o));
+  CUDA_OK(upload(device.q, q));
+  CUDA_OK(upload(device.k, k));
+  CUDA_OK(upload(device.v, v));
+  CUDA_OK(upload(device.d_o, d_o));
   // Poison every output (0xFF bytes are NaN in bf16 and fp32): an unwritten element fails.
-  for (const auto* buffer : {&o_d, &dq_d, &dk_d, &dv_d}) {
+  for (const auto* buffer : {&device.o, &device.dq, &device.dk, &device.dv}) {
     CUDA_OK(cudaMemset(buffer->get(), 0xFF, buffer->bytes()));
   }
-  CUDA_OK(cudaMemset(lse_d.get(), 0xFF, lse_d.bytes()));
-  CUDA_OK(cudaMemset(workspace.get(), 0xFF, workspace.bytes()));
+  CUDA_OK(cudaMemset(device.lse.get(), 0xFF, device.lse.bytes()));
+  CUDA_OK(cudaMemset(device.workspace.get(), 0xFF, device.workspace.bytes()));
 
   const auto download = [](const DeviceBuffer<__nv_bfloat16>& buffer) {
     std::vector<__nv_bfloat16> host(buffer.bytes() / sizeof(__nv_bfloat16));
@@ -162,19 +169,20 @@ TEST_P(AttentionGpu, ForwardAndBackwardMatchReference) {
   double o_error = 0;
   for (const auto tiles :
        {AttentionForwardTiles::warps8_rows16, AttentionForwardTiles::warps4_rows32}) {
-    CUDA_OK(cudaMemset(o_d.get(), 0xFF, o_d.bytes()));
-    CUDA_OK(attention_forward_with_tiles(tiles, dims, scale, q_d.get(), k_d.get(), v_d.get(),
-                                         o_d.get(), lse_d.get(), nullptr));
+    CUDA_OK(cudaMemset(device.o.get(), 0xFF, device.o.bytes()));
+    CUDA_OK(attention_forward_with_tiles(tiles, dims, scale, device.q.get(), device.k.get(),
+                                         device.v.get(), device.o.get(), device.lse.get(),
+                                         nullptr));
     CUDA_OK(cudaDeviceSynchronize());
-    const double error = relative_error(download(o_d), reference.o);
+    const double error = relative_error(download(device.o), reference.o);
     EXPECT_LT(error, output_tolerance) << "tiles " << static_cast<int>(tiles);
     o_error = std::max(o_error, error);
   }
-  CUDA_OK(attention_forward(dims, scale, q_d.get(), k_d.get(), v_d.get(), o_d.get(), lse_d.get(),
-                            nullptr));
+  CUDA_OK(attention_forward(dims, scale, device.q.get(), device.k.get(), device.v.get(),
+                            device.o.get(), device.lse.get(), nullptr));
   CUDA_OK(cudaDeviceSynchronize());
-  std::vector<float> lse(lse_d.bytes() / sizeof(float));
-  CUDA_OK(cudaMemcpy(lse.data(), lse_d.get(), lse_d.bytes(), cudaMemcpyDeviceToHost));
+  std::vector<float> lse(device.lse.bytes() / sizeof(float));
+  CUDA_OK(cudaMemcpy(lse.data(), device.lse.get(), device.lse.bytes(), cudaMemcpyDeviceToHost));
   int lse_mismatches = 0;
   for (std::size_t i = 0; i < lse.size(); ++i) {
     const bool matches = std::isinf(reference.lse[i])
@@ -191,16 +199,17 @@ TEST_P(AttentionGpu, ForwardAndBackwardMatchReference) {
   for (const auto tiles :
        {AttentionBackwardTiles::keys64_warps8, AttentionBackwardTiles::keys64_warps4,
         AttentionBackwardTiles::keys128_warps8}) {
-    for (const auto* buffer : {&dq_d, &dk_d, &dv_d}) {
+    for (const auto* buffer : {&device.dq, &device.dk, &device.dv}) {
       CUDA_OK(cudaMemset(buffer->get(), 0xFF, buffer->bytes()));
     }
-    CUDA_OK(attention_backward_with_tiles(tiles, dims, scale, q_d.get(), k_d.get(), v_d.get(),
-                                          o_d.get(), d_o_d.get(), lse_d.get(), dq_d.get(),
-                                          dk_d.get(), dv_d.get(), workspace.get(), nullptr));
+    CUDA_OK(attention_backward_with_tiles(tiles, dims, scale, device.q.get(), device.k.get(),
+                                          device.v.get(), device.o.get(), device.d_o.get(),
+                                          device.lse.get(), device.dq.get(), device.dk.get(),
+                                          device.dv.get(), device.workspace.get(), nullptr));
     CUDA_OK(cudaDeviceSynchronize());
-    const double dq = relative_error(download(dq_d), grads.dq);
-    const double dk = relative_error(download(dk_d), grads.dk);
-    const double dv = relative_error(download(dv_d), grads.dv);
+    const double dq = relative_error(download(device.dq), grads.dq);
+    const double dk = relative_error(download(device.dk), grads.dk);
+    const double dv = relative_error(download(device.dv), grads.dv);
     EXPECT_LT(dq, gradient_tolerance) << "dq, tiles " << static_cast<int>(tiles);
     EXPECT_LT(dk, gradient_tolerance) << "dk, tiles " << static_cast<int>(tiles);
     EXPECT_LT(dv, gradient_tolerance) << "dv, tiles " << static_cast<int>(tiles);
@@ -209,12 +218,12 @@ TEST_P(AttentionGpu, ForwardAndBackwardMatchReference) {
     dv_error = std::max(dv_error, dv);
   }
   // The public entry point runs the default tiles.
-  CUDA_OK(cudaMemset(dq_d.get(), 0xFF, dq_d.bytes()));
-  CUDA_OK(attention_backward(dims, scale, q_d.get(), k_d.get(), v_d.get(), o_d.get(), d_o_d.get(),
-                             lse_d.get(), dq_d.get(), dk_d.get(), dv_d.get(), workspace.get(),
-                             nullptr));
+  CUDA_OK(cudaMemset(device.dq.get(), 0xFF, device.dq.bytes()));
+  CUDA_OK(attention_backward(dims, scale, device.q.get(), device.k.get(), device.v.get(),
+                             device.o.get(), device.d_o.get(), device.lse.get(), device.dq.get(),
+                             device.dk.get(), device.dv.get(), device.workspace.get(), nullptr));
   CUDA_OK(cudaDeviceSynchronize());
-  EXPECT_LT(relative_error(download(dq_d), grads.dq), gradient_tolerance) << "dq, default";
+  EXPECT_LT(relative_error(download(device.dq), grads.dq), gradient_tolerance) << "dq, default";
   // The measured errors, for docs/attention.md.
   std::printf("attention %s: relative error o %.1e dq %.1e dk %.1e dv %.1e\n",
               shape_name(GetParam()).c_str(), o_error, dq_error, dk_error, dv_error);
@@ -247,22 +256,17 @@ TEST(AttentionGpuDevices, ForwardAndBackwardLaunchOnEveryGpuOfTheProcess) {
                            .qk_head_dim = 128,
                            .v_head_dim = 128,
                            .causal = true};
-  for (const int device : {0, 1}) {
-    SCOPED_TRACE(device);
-    CUDA_OK(cudaSetDevice(device));
-    DeviceBuffer<__nv_bfloat16> q(attention_q_elements(dims)), k(attention_k_elements(dims)),
-        v(attention_v_elements(dims)), o(attention_o_elements(dims)),
-        d_o(attention_o_elements(dims)), dq(attention_q_elements(dims)),
-        dk(attention_k_elements(dims)), dv(attention_v_elements(dims));
-    DeviceBuffer<float> lse(attention_lse_elements(dims));
-    DeviceBuffer<unsigned char> workspace(
-        static_cast<std::int64_t>(attention_backward_workspace_bytes(dims)));
-    for (const auto* buffer : {&q, &k, &v, &d_o})
+  for (const int gpu : {0, 1}) {
+    SCOPED_TRACE(gpu);
+    CUDA_OK(cudaSetDevice(gpu));
+    const AttentionBuffers device(dims);
+    for (const auto* buffer : {&device.q, &device.k, &device.v, &device.d_o})
       CUDA_OK(cudaMemset(buffer->get(), 0, buffer->bytes()));
-    CUDA_OK(
-        attention_forward(dims, 0.088f, q.get(), k.get(), v.get(), o.get(), lse.get(), nullptr));
-    CUDA_OK(attention_backward(dims, 0.088f, q.get(), k.get(), v.get(), o.get(), d_o.get(),
-                               lse.get(), dq.get(), dk.get(), dv.get(), workspace.get(), nullptr));
+    CUDA_OK(attention_forward(dims, 0.088f, device.q.get(), device.k.get(), device.v.get(),
+                              device.o.get(), device.lse.get(), nullptr));
+    CUDA_OK(attention_backward(dims, 0.088f, device.q.get(), device.k.get(), device.v.get(),
+                               device.o.get(), device.d_o.get(), device.lse.get(), device.dq.get(),
+                               device.dk.get(), device.dv.get(), device.workspace.get(), nullptr));
     CUDA_OK(cudaDeviceSynchronize());
   }
   CUDA_OK(cudaSetDevice(0));
